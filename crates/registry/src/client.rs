@@ -166,7 +166,7 @@ impl Client {
         let pinned = reference.pinned(top.digest.clone());
         let (manifest, parts, config) = match kind {
             Kind::Image => {
-                let parts = self.parse_image(&endpoint, repository, &top)?;
+                let parts = self.parse_image(repository, &top)?;
                 let config = self
                     .fetch_config(&endpoint, repository, &parts.config)
                     .await?;
@@ -245,7 +245,7 @@ impl Client {
                         });
                     }
                     Kind::Image => {
-                        let parts = self.parse_image(endpoint, repository, &child)?;
+                        let parts = self.parse_image(repository, &child)?;
                         let config = self
                             .fetch_config(endpoint, repository, &parts.config)
                             .await?;
@@ -266,7 +266,6 @@ impl Client {
 
     fn parse_image(
         &self,
-        _endpoint: &Endpoint,
         repository: &Repository,
         manifest: &Manifest,
     ) -> Result<manifest::ImageParts, Problem> {

@@ -601,3 +601,125 @@ async fn uploads_follow_relative_and_absolute_locations() {
     );
     assert!(put.body.is_empty());
 }
+
+/// A registry whose token service hands out a token naming the scopes it was asked for.
+async fn token_server() -> FakeServer {
+    let server_addr = Arc::new(std::sync::OnceLock::<String>::new());
+    let addr_for_handler = server_addr.clone();
+    let server = FakeServer::start(move |request| {
+        let me = addr_for_handler.get().cloned().unwrap_or_default();
+        if request.path() == "/token" {
+            return Reply::body(200, "application/json", br#"{"token":"scoped"}"#.to_vec());
+        }
+        if request.header("authorization") != Some("Bearer scoped") {
+            return Reply::status(401).with_header(
+                "WWW-Authenticate",
+                &format!(r#"Bearer realm="http://{me}/token",service="fake""#),
+            );
+        }
+        match (request.method.as_str(), request.path()) {
+            ("POST", "/v2/test/target/blobs/uploads/") => Reply::status(201),
+            _ => Reply::status(404),
+        }
+    })
+    .await;
+    server_addr.set(server.registry()).unwrap();
+    server
+}
+
+#[tokio::test]
+async fn mounts_ask_for_push_on_the_target_and_pull_on_the_source() {
+    let server = token_server().await;
+    let client = fast_client();
+    let target = Repository::parse(&format!("{}/test/target", server.registry())).unwrap();
+    let source = Repository::parse(&format!("{}/test/source", server.registry())).unwrap();
+    let digest = digest_of(b"layer");
+    assert!(
+        client
+            .mount_blob(&target, &source, &digest)
+            .await
+            .expect("mount")
+    );
+    let token = server
+        .requests()
+        .into_iter()
+        .find(|r| r.path() == "/token")
+        .expect("token request");
+    assert!(
+        token
+            .target
+            .contains("scope=repository%3Atest%2Ftarget%3Apull%2Cpush"),
+        "{}",
+        token.target
+    );
+    assert!(
+        token
+            .target
+            .contains("scope=repository%3Atest%2Fsource%3Apull"),
+        "{}",
+        token.target
+    );
+    let mount = server
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.header("authorization").is_some())
+        .expect("authorized mount");
+    assert_eq!(
+        mount.target,
+        format!(
+            "/v2/test/target/blobs/uploads/?mount={}&from=test%2Fsource",
+            digest.to_string().replace(':', "%3A")
+        )
+    );
+}
+
+#[tokio::test]
+async fn identity_tokens_are_traded_through_the_oauth_refresh_grant() {
+    let server_addr = Arc::new(std::sync::OnceLock::<String>::new());
+    let addr_for_handler = server_addr.clone();
+    let image = TestImage::new("linux", "amd64", None, "oauth\n");
+    let served = TestImage::new("linux", "amd64", None, "oauth\n");
+    let server = FakeServer::start(move |request| {
+        let me = addr_for_handler.get().cloned().unwrap_or_default();
+        if request.path() == "/oauth/token" {
+            let form = String::from_utf8_lossy(&request.body).into_owned();
+            let ok = request.method == "POST"
+                && form.contains("grant_type=refresh_token")
+                && form.contains("refresh_token=my-refresh-token")
+                && form.contains("scope=repository%3Atest%2Frepo%3Apull");
+            return if ok {
+                Reply::body(
+                    200,
+                    "application/json",
+                    br#"{"access_token":"from-refresh","expires_in":120}"#.to_vec(),
+                )
+            } else {
+                Reply::status(401)
+            };
+        }
+        if request.header("authorization") != Some("Bearer from-refresh") {
+            return Reply::status(401).with_header(
+                "WWW-Authenticate",
+                &format!(r#"Bearer realm="http://{me}/oauth/token",service="fake""#),
+            );
+        }
+        serve_image(&served, request).unwrap_or_else(|| Reply::status(404))
+    })
+    .await;
+    server_addr.set(server.registry()).unwrap();
+    let dir = docker_config_dir(&format!(
+        r#"{{"auths": {{"{}": {{"identitytoken": "my-refresh-token"}}}}}}"#,
+        server.registry()
+    ));
+    let client = Client::new(ClientConfig {
+        credentials: kiln_registry::DockerConfig::load_dir(dir.path()).unwrap(),
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let got = client
+        .resolve(&reference(&server, ":latest"), &amd64())
+        .await
+        .expect("resolve with an identity token");
+    assert_eq!(got.manifest_digest, image.manifest_desc.digest);
+    assert_eq!(server.count("POST", "/oauth/token"), 1);
+}
