@@ -1,5 +1,8 @@
 //! Reading a `.dockerignore` file into its list of patterns, exactly as
-//! patternmatcher's `ignorefile.ReadAll` does.
+//! patternmatcher's `ignorefile.ReadAll` does, and choosing which ignore file
+//! applies to a build.
+
+use std::path::{Path, PathBuf};
 
 /// Go's `bufio.Scanner` buffer limit (`MaxScanTokenSize`): `ignorefile.ReadAll`
 /// fails on a line that does not fit in it with one byte to spare.
@@ -10,11 +13,64 @@ const MAX_LINE: usize = 64 * 1024;
 #[non_exhaustive]
 pub enum IgnoreFileError {
     /// A line is 64 KiB or longer, which Docker refuses.
-    #[error("line {line} of the ignore file is too long (limit {MAX_LINE} bytes)")]
+    #[error("line {line} is too long (limit {MAX_LINE} bytes)")]
     LineTooLong {
         /// 1-based line number.
         line: usize,
     },
+    /// An error in the named file.
+    #[error("failed parsing {}: {source}", path.display())]
+    InFile {
+        /// The ignore file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: Box<IgnoreFileError>,
+    },
+}
+
+/// The ignore file that applies to a build and its patterns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildIgnore {
+    /// The file the patterns were read from; `None` when there is none.
+    pub file: Option<PathBuf>,
+    /// The patterns, as [`read_ignore_file`] returns them.
+    pub patterns: Vec<String>,
+}
+
+/// Finds and reads the ignore file for a build as BuildKit's Dockerfile
+/// frontend does: `<Dockerfile>.dockerignore` beside the Dockerfile (e.g.
+/// `build/app.Dockerfile.dockerignore` for `build/app.Dockerfile`) when it can
+/// be read, otherwise `.dockerignore` at the root of the context, otherwise
+/// none. A file that cannot be read counts as absent, as in BuildKit; a file
+/// that is not UTF-8 is read with invalid bytes replaced.
+pub fn read_build_ignore(
+    context: &Path,
+    dockerfile: &Path,
+) -> Result<BuildIgnore, IgnoreFileError> {
+    let specific = dockerfile.file_name().map(|name| {
+        let mut name = name.to_os_string();
+        name.push(".dockerignore");
+        dockerfile.with_file_name(name)
+    });
+    let candidates = specific
+        .into_iter()
+        .chain(std::iter::once(context.join(".dockerignore")));
+    for path in candidates {
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let patterns = read_ignore_file(&String::from_utf8_lossy(&bytes)).map_err(|source| {
+            IgnoreFileError::InFile {
+                path: path.clone(),
+                source: Box::new(source),
+            }
+        })?;
+        return Ok(BuildIgnore {
+            file: Some(path),
+            patterns,
+        });
+    }
+    Ok(BuildIgnore::default())
 }
 
 /// Reads the patterns of an ignore file (`.dockerignore` or
@@ -152,6 +208,40 @@ mod tests {
     #[test]
     fn windows_separators_are_not_special() {
         assert_eq!(read_ignore_file("a\\b\\..\\c\n").unwrap(), ["a\\b\\..\\c"]);
+    }
+
+    #[test]
+    fn dockerfile_specific_ignore_file_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let context = tmp.path().join("ctx");
+        std::fs::create_dir(&context).unwrap();
+        let dockerfile = tmp.path().join("app.Dockerfile");
+        assert_eq!(
+            read_build_ignore(&context, &dockerfile).unwrap(),
+            BuildIgnore::default()
+        );
+        std::fs::write(context.join(".dockerignore"), "*.txt\n").unwrap();
+        let found = read_build_ignore(&context, &dockerfile).unwrap();
+        assert_eq!(
+            found.file.as_deref(),
+            Some(context.join(".dockerignore").as_path())
+        );
+        assert_eq!(found.patterns, ["*.txt"]);
+        std::fs::write(tmp.path().join("app.Dockerfile.dockerignore"), "*.md\n").unwrap();
+        let found = read_build_ignore(&context, &dockerfile).unwrap();
+        assert_eq!(
+            found.file.as_deref(),
+            Some(tmp.path().join("app.Dockerfile.dockerignore").as_path())
+        );
+        assert_eq!(found.patterns, ["*.md"]);
+        std::fs::write(context.join(".dockerignore"), "x".repeat(MAX_LINE)).unwrap();
+        let err = read_build_ignore(&context, &context.join("Dockerfile")).unwrap_err();
+        assert!(err.to_string().starts_with("failed parsing "), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with(".dockerignore: line 1 is too long (limit 65536 bytes)"),
+            "{err}"
+        );
     }
 
     #[test]

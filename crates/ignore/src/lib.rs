@@ -16,7 +16,8 @@
 //! # Main types
 //!
 //! - [`read_ignore_file`]: the patterns of a `.dockerignore` file (comments,
-//!   blank lines, `\r\n`, byte order mark, `!`, cleaning, leading `/`).
+//!   blank lines, `\r\n`, byte order mark, `!`, cleaning, leading `/`), and
+//!   [`read_build_ignore`] to pick `<Dockerfile>.dockerignore` or `.dockerignore`.
 //! - [`PatternMatcher`]: an ordered pattern list, with
 //!   [`matches_or_parent_matches`](PatternMatcher::matches_or_parent_matches)
 //!   for one path and
@@ -75,6 +76,6 @@ mod walk;
 
 pub use filter::{DirState, Filter, FilterError, PatternList, Verdict};
 pub use follow::{FollowError, follow_links};
-pub use ignorefile::{IgnoreFileError, read_ignore_file};
+pub use ignorefile::{BuildIgnore, IgnoreFileError, read_build_ignore, read_ignore_file};
 pub use pattern::{MatchInfo, Pattern, PatternError, PatternMatcher};
 pub use walk::{Entry, WalkError, WalkOptions, Walker, walk};

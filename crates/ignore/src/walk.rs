@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
-use std::fs::{FileType, Metadata};
+use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -110,15 +110,19 @@ struct Frame {
     rel: PathBuf,
     /// The same path as matched against patterns.
     rel_str: String,
+    /// While the directory has not been sent: its metadata, to send it just
+    /// before the first selected entry inside it.
+    unsent: Option<io::Result<Metadata>>,
     entries: std::vec::IntoIter<DirItem>,
     state: DirState,
-    /// Whether this directory has been sent (the root counts as sent).
-    sent: bool,
 }
 
 struct DirItem {
     name: std::ffi::OsString,
-    file_type: FileType,
+    is_dir: bool,
+    /// Read while the directory is open (cheaper than by path later); an
+    /// error matters only if the entry is selected.
+    metadata: io::Result<Metadata>,
 }
 
 impl Walker {
@@ -185,9 +189,9 @@ impl Walker {
         let mut stack = vec![Frame {
             rel: PathBuf::new(),
             rel_str: String::new(),
+            unsent: None,
             entries,
             state: DirState::default(),
-            sent: true,
         }];
         while let Some(top) = stack.last_mut() {
             let Some(item) = top.entries.next() else {
@@ -205,7 +209,7 @@ impl Walker {
                 s.push_str(&name);
                 s
             };
-            let is_dir = item.file_type.is_dir();
+            let is_dir = item.is_dir;
             let (state, selected) = match self
                 .filter
                 .check(&rel_str, is_dir, &top.state)
@@ -215,34 +219,42 @@ impl Walker {
                 Verdict::Exclude(state) => (state, false),
                 Verdict::Include(state) => (state, true),
             };
-            if selected {
-                let Some(metadata) = self.lstat(&rel)? else {
-                    continue;
+            let unsent = if selected {
+                let own = match item.metadata {
+                    Ok(own) => own,
+                    Err(e) if is_absent(&e) => continue,
+                    Err(source) => return Err(WalkError::Io { path: rel, source }.into()),
                 };
                 // Send the directories leading here that were not sent yet.
-                for frame in stack.iter_mut().filter(|f| !f.sent) {
-                    let Some(metadata) = self.lstat(&frame.rel)? else {
-                        continue;
-                    };
-                    frame.sent = true;
-                    visit(Entry {
-                        path: frame.rel.clone(),
-                        metadata,
-                    })?;
+                for frame in stack.iter_mut() {
+                    match frame.unsent.take() {
+                        None => {}
+                        Some(Ok(dir_metadata)) => visit(Entry {
+                            path: frame.rel.clone(),
+                            metadata: dir_metadata,
+                        })?,
+                        Some(Err(e)) if is_absent(&e) => {}
+                        Some(Err(source)) => {
+                            let path = frame.rel.clone();
+                            return Err(WalkError::Io { path, source }.into());
+                        }
+                    }
                 }
-                let entry = Entry {
+                visit(Entry {
                     path: rel.clone(),
-                    metadata,
-                };
-                visit(entry)?;
-            }
+                    metadata: own,
+                })?;
+                None
+            } else {
+                Some(item.metadata)
+            };
             if is_dir && let Some(entries) = self.read_dir(&rel, selected)? {
                 stack.push(Frame {
                     rel,
                     rel_str,
+                    unsent,
                     entries,
                     state,
-                    sent: selected,
                 });
             }
         }
@@ -269,30 +281,20 @@ impl Walker {
         let mut items = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io_error)?;
-            let file_type = match entry.file_type() {
-                Ok(t) => t,
+            let is_dir = match entry.file_type() {
+                Ok(t) => t.is_dir(),
                 Err(e) if is_absent(&e) => continue,
                 Err(e) => return Err(io_error(e)),
             };
             items.push(DirItem {
                 name: entry.file_name(),
-                file_type,
+                is_dir,
+                // `DirEntry::metadata` does not follow symlinks.
+                metadata: entry.metadata(),
             });
         }
         items.sort_unstable_by(|a, b| a.name.as_encoded_bytes().cmp(b.name.as_encoded_bytes()));
         Ok(Some(items.into_iter()))
-    }
-
-    /// `lstat` of `rel`; `None` when it vanished.
-    fn lstat(&self, rel: &Path) -> Result<Option<Metadata>, WalkError> {
-        match std::fs::symlink_metadata(self.root.join(rel)) {
-            Ok(meta) => Ok(Some(meta)),
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(source) => Err(WalkError::Io {
-                path: rel.to_path_buf(),
-                source,
-            }),
-        }
     }
 }
 
