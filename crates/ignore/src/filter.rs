@@ -1,25 +1,6 @@
 //! The per-path decision of fsutil's filtered walk: given include and exclude
 //! pattern lists, whether an entry is sent, skipped while its directory is
 //! still walked, or pruned with everything under it.
-//!
-//! A caller walking a tree on its own (over a snapshot, or in parallel) gets
-//! BuildKit's selection by following these rules:
-//!
-//! 1. Visit entries depth-first; each directory's entries in byte order of
-//!    their names; paths relative to the walk root, `/`-separated; the root
-//!    itself is not an entry.
-//! 2. Call [`Filter::check`] with the [`DirState`] that the parent directory's
-//!    check returned (the [`DirState::default`] for entries of the root).
-//! 3. [`Verdict::Include`]: send the entry, but first send every ancestor
-//!    directory that was not sent yet (see 4), outermost first, each with its
-//!    own metadata. For a directory, walk its entries with the returned state.
-//! 4. [`Verdict::Exclude`]: do not send it. A directory is still walked with
-//!    the returned state, and is sent later, just before the first entry
-//!    inside it that is included; if none is, it is never sent.
-//! 5. [`Verdict::Prune`] (directories only): do not send it or walk into it;
-//!    no pattern can select anything inside it.
-//!
-//! The symlinks in a tree are entries like files: never followed.
 
 use crate::pattern::{MatchInfo, PatternError, PatternMatcher};
 
@@ -74,8 +55,7 @@ pub struct DirState {
     exclude: MatchInfo,
 }
 
-/// The decision for one entry; see the [module docs](self) for how a walker
-/// uses it.
+/// The decision for one entry; see [`Filter`] for how a walker uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Send the entry (after its unsent ancestors). For a directory, walk its
@@ -95,6 +75,25 @@ pub enum Verdict {
 /// An entry is selected when it matches the include patterns (if any are
 /// given; a directory matching them includes everything under it, subject to
 /// `!` exceptions in the same list) and does not match the exclude patterns.
+///
+/// A caller walking a tree on its own (over a snapshot, or in parallel) gets
+/// BuildKit's selection by following these rules:
+///
+/// 1. Visit entries depth-first; each directory's entries in byte order of
+///    their names; paths relative to the walk root, `/`-separated; the root
+///    itself is not an entry.
+/// 2. Call [`Filter::check`] with the [`DirState`] that the parent directory's
+///    check returned (the [`DirState::default`] for entries of the root).
+/// 3. [`Verdict::Include`]: send the entry, but first send every ancestor
+///    directory that was not sent yet (see 4), outermost first, each with its
+///    own metadata. For a directory, walk its entries with the returned state.
+/// 4. [`Verdict::Exclude`]: do not send it. A directory is still walked with
+///    the returned state, and is sent later, just before the first entry
+///    inside it that is included; if none is, it is never sent.
+/// 5. [`Verdict::Prune`] (directories only): do not send it or walk into it;
+///    no pattern can select anything inside it.
+///
+/// The symlinks in a tree are entries like files: never followed.
 ///
 /// ```
 /// use kiln_ignore::{DirState, Filter, Verdict};
@@ -612,6 +611,14 @@ mod tests {
             Verdict::Exclude(_)
         ));
         assert!(filter(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn can_be_shared_by_parallel_walkers() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Filter>();
+        shareable::<DirState>();
+        shareable::<PatternMatcher>();
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //!   for the incremental form a tree walk uses.
 //! - [`Filter`]: include and exclude lists together, deciding per entry whether
 //!   it is sent, skipped while its directory is still walked, or pruned, for
-//!   callers that walk a tree themselves (see its module docs for the rules).
+//!   callers that walk a tree themselves (its docs give the rules to follow).
 //! - [`walk`] / [`Walker`]: walks a directory and returns the selected
 //!   [`Entry`]s in fsutil's order, with their `lstat` metadata.
 //!

@@ -889,6 +889,14 @@ mod tests {
         // A `*` inside a class becomes part of a class in the regexp.
         check("[*]", "]", true);
         check("[*]", "*", false);
+        // No gitignore-style `[!...]` negation: `!` is a member of the class.
+        check("[!a]b", "!b", true);
+        check("[!a]b", "ab", true);
+        check("[!a]b", "cb", false);
+        // No brace expansion, no case folding.
+        check("*.{js,ts}", "x.{js,ts}", true);
+        check("*.{js,ts}", "x.js", false);
+        check("*.TXT", "a.txt", false);
         // `\Q` quotes the rest, including the end anchor.
         check("a\\Qb", "ab$", true);
         check("a\\Qb", "ab$/c", true);

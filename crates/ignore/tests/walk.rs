@@ -242,6 +242,8 @@ fn leading_slash_dot_and_parent_patterns() {
         listing(ctx.path(), &excluding("src/../tmp\nsrc/./build/\n")),
         ["dir build", "file build/o", "dir src"]
     );
+    // `.` (the context itself) excludes nothing.
+    assert_eq!(listing(ctx.path(), &excluding(".\n./\n")).len(), 7);
     // A pattern that climbs out of the context matches nothing.
     assert_eq!(listing(ctx.path(), &excluding("../build\n")).len(), 7);
     // In COPY --exclude (used as written), a leading slash matches nothing.
