@@ -5,3 +5,4 @@
 //! configs) is handed to it by the caller.
 
 pub mod parser;
+pub mod shell;

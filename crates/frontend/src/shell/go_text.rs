@@ -1,0 +1,117 @@
+//! Go's text primitives, reproduced where BuildKit's results depend on them.
+//!
+//! BuildKit classifies characters with Go's `unicode` package and prints strings with
+//! `strconv.Quote`. Rust's nearest equivalents differ in small ways (`char::is_alphabetic`
+//! is the Alphabetic property, not the Letter category; `str::to_lowercase` applies
+//! final-sigma and multi-char mappings), so the functions here follow Go's definitions.
+
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+
+/// Go's `unicode.IsSpace`: the Unicode White_Space property (same set as Rust's
+/// `char::is_whitespace`).
+pub(crate) fn is_space(c: char) -> bool {
+    c.is_whitespace()
+}
+
+/// Go's `unicode.IsLetter`: general category L.
+pub(crate) fn is_letter(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
+    c.general_category_group() == GeneralCategoryGroup::Letter
+}
+
+/// Go's `unicode.IsDigit`: general category Nd.
+pub(crate) fn is_digit(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_digit();
+    }
+    c.general_category() == unicode_properties::GeneralCategory::DecimalNumber
+}
+
+/// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII
+/// space.
+pub(crate) fn is_print(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    matches!(
+        c.general_category_group(),
+        GeneralCategoryGroup::Letter
+            | GeneralCategoryGroup::Mark
+            | GeneralCategoryGroup::Number
+            | GeneralCategoryGroup::Punctuation
+            | GeneralCategoryGroup::Symbol
+    )
+}
+
+/// Go's `strconv.Quote` for a valid UTF-8 string.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        push_escaped(&mut out, c);
+    }
+    out.push('"');
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    if c == '"' || c == '\\' {
+        out.push('\\');
+        out.push(c);
+        return;
+    }
+    if is_print(c) {
+        out.push(c);
+        return;
+    }
+    match c {
+        '\u{7}' => out.push_str("\\a"),
+        '\u{8}' => out.push_str("\\b"),
+        '\u{c}' => out.push_str("\\f"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{b}' => out.push_str("\\v"),
+        c if c < ' ' || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+        c => out.push_str(&format!("\\U{:08x}", c as u32)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_matches_go() {
+        assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(
+            quote("\u{0}\u{7}\u{8}\t\n\u{b}\u{c}\r\u{1b}\u{7f}"),
+            r#""\x00\a\b\t\n\v\f\r\x1b\x7f""#
+        );
+        assert_eq!(quote("♥ 한국어 é"), "\"♥ 한국어 é\"");
+        assert_eq!(
+            quote("\u{a0}\u{ad}\u{85}\u{200b}\u{feff}"),
+            r#""\u00a0\u00ad\u0085\u200b\ufeff""#
+        );
+        assert_eq!(quote("\u{e0001}\u{10ffff}"), r#""\U000e0001\U0010ffff""#);
+        assert_eq!(quote("😀\u{fffd}"), "\"😀\u{fffd}\"");
+        assert_eq!(quote(""), r#""""#);
+    }
+
+    #[test]
+    fn classification_matches_go() {
+        assert!(is_letter('a') && is_letter('한') && is_letter('ǅ') && !is_letter('_'));
+        // Roman numeral Ⅻ is alphabetic in Unicode but a number (Nl), not a letter.
+        assert!(!is_letter('Ⅻ') && 'Ⅻ'.is_alphabetic());
+        assert!(is_digit('7') && is_digit('٣') && !is_digit('½') && !is_digit('Ⅻ'));
+        assert!(
+            is_space('\u{85}')
+                && is_space('\u{a0}')
+                && is_space('\u{3000}')
+                && !is_space('\u{200b}')
+        );
+    }
+}
