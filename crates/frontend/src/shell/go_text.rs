@@ -45,6 +45,49 @@ pub(crate) fn is_print(c: char) -> bool {
     )
 }
 
+/// Go's `strings.ToLower`: the simple lower-case mapping of each character.
+pub(crate) fn to_lower(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        // U+0130 is the one character whose full lower-case mapping (two chars) differs
+        // from its simple mapping, which is what Go uses.
+        if c == '\u{130}' {
+            out.push('i');
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Go's `strings.TrimSpace`.
+pub(crate) fn trim_space(s: &str) -> &str {
+    s.trim_matches(is_space)
+}
+
+/// Go's `strconv.Quote` for bytes that may not be valid UTF-8: each byte outside a
+/// valid sequence prints as `\x..`.
+pub(crate) fn quote_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_escaped(&mut out, c);
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `fmt.Sprintf("%q", []string{...})`: `["a" "b"]`.
+pub(crate) fn quote_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", quoted.join(" "))
+}
+
 /// Go's `strconv.Quote` for a valid UTF-8 string.
 pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -113,5 +156,36 @@ mod tests {
                 && is_space('\u{3000}')
                 && !is_space('\u{200b}')
         );
+    }
+
+    #[test]
+    fn quote_bytes_matches_go() {
+        assert_eq!(
+            quote_bytes(b"a\xff\xf0\x9f\x98\"\xc3\xa9"),
+            r#""a\xff\xf0\x9f\x98\"é""#
+        );
+        assert_eq!(quote_bytes("\u{fffd}".as_bytes()), "\"\u{fffd}\"");
+    }
+
+    #[test]
+    fn quote_list_matches_go() {
+        assert_eq!(
+            quote_list(&["--a=1".into(), "b\"".into()]),
+            r#"["--a=1" "b\""]"#
+        );
+        assert_eq!(quote_list(&[]), "[]");
+    }
+
+    #[test]
+    fn lower_uses_simple_mapping() {
+        assert_eq!(to_lower("RUN"), "run");
+        assert_eq!(to_lower("İ"), "i");
+        // No final-sigma rule in Go.
+        assert_eq!(to_lower("ΟΣ"), "οσ");
+    }
+
+    #[test]
+    fn trim_space_matches_go() {
+        assert_eq!(trim_space("\u{a0} a b\t\n\u{85}"), "a b");
     }
 }
