@@ -5,6 +5,8 @@
 //! The delimiter is lexed once more: if it is not exactly one word, the marker is not
 //! a heredoc; if any part of it is quoted, the body is not expanded. The body runs to
 //! the first line equal to the delimiter (after removing leading tabs for `<<-`).
+//! The markers are lexed with `\` as the escape character even after
+//! ``# escape=` ``, as in BuildKit.
 
 use super::error::HeredocError;
 use super::node::Heredoc;

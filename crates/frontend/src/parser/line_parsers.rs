@@ -1,20 +1,8 @@
 //! The per-instruction argument parsers (BuildKit's `line_parsers.go`).
 //!
-//! | instruction | parser | arguments |
-//! |---|---|---|
-//! | `RUN` `CMD` `ENTRYPOINT` `SHELL` | maybe JSON | JSON strings, else the whole text as one |
-//! | `ADD` `COPY` `VOLUME` | maybe JSON to list | JSON strings, else split at blanks |
-//! | `FROM` `EXPOSE` | whitespace delimited | split at blanks |
-//! | `ENV` `LABEL` | name/value | `key value sep` triples, sep `=` or `""` (legacy `ENV k v`) |
-//! | `ARG` | name or name=value | one word each, quotes kept |
-//! | `MAINTAINER` `USER` `WORKDIR` `STOPSIGNAL` | string | the whole text |
-//! | `HEALTHCHECK` | health config | the type word, then maybe JSON |
-//! | `ONBUILD` | sub-command | the inner instruction |
-//! | anything else | ignore | one empty argument |
-//!
-//! "Blanks" for splitting are BuildKit's `[\t\v\f\r ]`. A JSON array that holds
-//! anything but strings is an error; text that is not a valid JSON array falls back
-//! to the shell form.
+//! The rules, instruction by instruction, are listed in the parser module docs.
+
+use std::borrow::Cow;
 
 use super::error::ParseErrorKind;
 use super::node::Node;
@@ -282,16 +270,17 @@ fn parse_json(rest: &[u8]) -> Result<Option<Vec<String>>, ParseErrorKind> {
 
 /// Rewrites `\uXXXX` escapes of unpaired UTF-16 surrogates to `\ufffd`: Go's JSON
 /// decoder reads them as U+FFFD, serde_json rejects them.
-fn replace_lone_surrogates(json: &str) -> std::borrow::Cow<'_, str> {
+fn replace_lone_surrogates(json: &str) -> Cow<'_, str> {
     if !json.contains("\\u") {
-        return std::borrow::Cow::Borrowed(json);
+        return Cow::Borrowed(json);
     }
     let hex4 = |s: &str| -> Option<u32> {
         let digits = s.get(..4)?;
-        digits
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit())
-            .then(|| u32::from_str_radix(digits, 16).ok())?
+        // from_str_radix alone would also take a sign.
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
     };
     let escape_at = |s: &str, i: usize| {
         s.get(i..)
@@ -345,7 +334,7 @@ fn replace_lone_surrogates(json: &str) -> std::borrow::Cow<'_, str> {
         out.push(c);
         i += c.len_utf8();
     }
-    std::borrow::Cow::Owned(out)
+    Cow::Owned(out)
 }
 
 fn json_parsed(args: Vec<String>) -> Parsed {

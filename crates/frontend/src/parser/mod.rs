@@ -31,16 +31,38 @@
 //! assert_eq!(err.to_string(), "dockerfile parse error on line 2: ENV must have two arguments");
 //! ```
 //!
+//! # Arguments per instruction
+//!
+//! | instruction | BuildKit parser | arguments |
+//! |---|---|---|
+//! | `RUN` `CMD` `ENTRYPOINT` `SHELL` | maybe JSON | JSON strings, else the whole text as one |
+//! | `ADD` `COPY` `VOLUME` | maybe JSON to list | JSON strings, else split at blanks |
+//! | `FROM` `EXPOSE` | whitespace delimited | split at blanks |
+//! | `ENV` `LABEL` | name/value | `key value sep` triples, sep `=` or `""` (legacy `ENV k v`) |
+//! | `ARG` | name or name=value | one word each, quotes kept |
+//! | `MAINTAINER` `USER` `WORKDIR` `STOPSIGNAL` | string | the whole text |
+//! | `HEALTHCHECK` | health config | the type word, then maybe JSON |
+//! | `ONBUILD` | sub-command | the inner instruction |
+//! | anything else | ignore | one empty argument |
+//!
+//! "Blanks" for splitting are BuildKit's `[\t\v\f\r ]`. A JSON array that holds
+//! anything but strings is an error; text that is not a valid JSON array falls back
+//! to the shell form. Flags are the leading words that start with `--`, up to a lone
+//! `--`.
+//!
+//! # Bytes and text
+//!
 //! Text that is not valid UTF-8 is handled as BuildKit handles it: passed through
 //! where BuildKit passes bytes through, decoded to U+FFFD where BuildKit decodes. The
 //! `String` fields show stray bytes as U+FFFD; [`Node::raw_args`] keeps the bytes so
 //! that the dump prints them as BuildKit's does (`\xe9`).
 //!
-//! Differences from BuildKit, all on input no real Dockerfile has: a JSON array nested
-//! more than 128 levels deep is taken as shell form (BuildKit reads it as JSON and
-//! rejects it); `ONBUILD` nested more than 64 deep is an error; a heredoc line whose
-//! `${...}` nest 200 deep opens no heredoc. These bounds keep hostile input from
-//! exhausting the stack.
+//! # Differences from BuildKit
+//!
+//! All on input no real Dockerfile has, and all bounds that keep hostile input from
+//! exhausting the stack: a JSON array nested more than 128 levels deep is taken as
+//! shell form (BuildKit reads it as JSON and rejects it); `ONBUILD` nested more than
+//! 64 deep is an error; a heredoc line whose `${...}` nest 200 deep opens no heredoc.
 
 mod directives;
 mod error;

@@ -87,8 +87,7 @@ impl Directives {
 
 /// Parses a Dockerfile into instruction nodes, with BuildKit's rules.
 ///
-/// - A UTF-8 byte-order mark at the start is skipped; invalid UTF-8 is read as
-///   U+FFFD.
+/// - A UTF-8 byte-order mark at the start is skipped.
 /// - Parser directives (`# syntax=`, `# escape=`, `# check=`) count only at the top;
 ///   see [`Directive`].
 /// - Lines starting with `#` (after blanks) are comments: they are collected as the
@@ -101,7 +100,7 @@ impl Directives {
 /// - `RUN`, `COPY` and `ADD` (also behind `ONBUILD`) in shell form read the bodies of
 ///   the heredocs their line opens, in order.
 /// - Each instruction's arguments are split by the instruction's own rules; see the
-///   `line_parsers` table in the module docs.
+///   table in the [module docs](crate::parser).
 ///
 /// Unknown instructions are not an error here. Errors are: no instruction at all, a
 /// bad or repeated directive, `ENV`/`LABEL` without a value or with a pair missing

@@ -45,10 +45,8 @@ enum Phase {
 /// UTF-8 bytes read as Latin-1 (`é` becomes `Ã©`), and the UTF-8 continuation bytes
 /// 0x85 and 0xA0 count as blanks. Inside a flag, quotes are removed and the escape
 /// character escapes the next byte, inside quotes too.
-fn extract_builder_flags(line: &[u8], escape: char) -> (&[u8], Vec<String>) {
-    let bytes = line;
+fn extract_builder_flags(bytes: &[u8], escape: char) -> (&[u8], Vec<String>) {
     let is_space = |b: u8| crate::shell::go_text::is_space(char::from(b));
-    let rest = |pos: usize| &bytes[pos..];
     let mut words = Vec::new();
     let mut phase = Phase::Spaces;
     let mut word = String::new();
@@ -67,7 +65,7 @@ fn extract_builder_flags(line: &[u8], escape: char) -> (&[u8], Vec<String>) {
                 continue;
             }
             if ch != b'-' || bytes.get(pos + 1) != Some(&b'-') {
-                return (rest(pos), words);
+                return (&bytes[pos..], words);
             }
             phase = Phase::Word;
         }
@@ -81,7 +79,7 @@ fn extract_builder_flags(line: &[u8], escape: char) -> (&[u8], Vec<String>) {
             if is_space(ch) {
                 phase = Phase::Spaces;
                 if word == "--" {
-                    return (rest(pos), words);
+                    return (&bytes[pos..], words);
                 }
                 if blank_ok || !word.is_empty() {
                     words.push(std::mem::take(&mut word));

@@ -96,7 +96,9 @@ impl Lex {
 
     /// Expands `word` and splits the result into words at unquoted whitespace
     /// (BuildKit's `ProcessWords`). Whitespace that comes out of a variable splits too;
-    /// quoted whitespace does not.
+    /// quoted whitespace does not. As in BuildKit, the part of a word before a
+    /// `${VAR:-...}`-style operand is lost from the words (`a${X:-b}c` gives `bc`),
+    /// though not from [`ProcessWordResult::result`].
     pub fn process_words(
         &self,
         word: &str,
