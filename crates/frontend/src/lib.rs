@@ -30,5 +30,8 @@
 
 #![warn(missing_docs)]
 
+pub mod convert;
+mod gofmt;
+pub mod instructions;
 pub mod parser;
 pub mod shell;
