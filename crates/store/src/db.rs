@@ -133,8 +133,12 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
             source: rusqlite::Error::InvalidQuery,
         });
     }
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-        .map_err(db_err(path, "set pragmas"))?;
+    // A 32 MiB page cache (allocated only as used) holds a large build context's
+    // file hashes while they are saved.
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
+    )
+    .map_err(db_err(path, "set pragmas"))?;
     migrate(conn, path)
 }
 

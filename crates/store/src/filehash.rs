@@ -111,8 +111,7 @@ impl Store {
                 .map_err(db_err(&inner.db_path, context()))?;
             while let Some(row) = rows.next().map_err(db_err(&inner.db_path, context()))? {
                 let read = || -> rusqlite::Result<(Vec<u8>, Entry)> {
-                    let digest: Vec<u8> = row.get(6)?;
-                    let digest: [u8; 32] = digest.try_into().map_err(|_| {
+                    let digest: [u8; 32] = row.get_ref(6)?.as_blob()?.try_into().map_err(|_| {
                         rusqlite::Error::InvalidColumnType(
                             6,
                             "digest".into(),
@@ -120,7 +119,7 @@ impl Store {
                         )
                     })?;
                     Ok((
-                        row.get(0)?,
+                        row.get_ref(0)?.as_blob()?.to_vec(),
                         Entry {
                             stat: FileStat {
                                 size: row.get(1)?,
@@ -221,39 +220,52 @@ impl FileHashCache {
             if !any_change {
                 return Ok(());
             }
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO file_hashes
-                         (root_id, path, size, mtime_ns, ctime_ns, ino, mode, digest, recorded_ns)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(err())?;
-            let mut delete = tx
-                .prepare_cached("DELETE FROM file_hashes WHERE root_id = ?1 AND path = ?2")
-                .map_err(err())?;
+            // Rows go in path order: the table is a B-tree on (root_id, path), and
+            // sorted writes touch each page once instead of at random. (Measured: an
+            // upsert in order beats deleting the root's rows and inserting them anew.)
+            let mut dirty: Vec<(&Vec<u8>, &Entry)> = Vec::new();
+            let mut gone: Vec<&Vec<u8>> = Vec::new();
             for (path, entry) in entries {
                 match entry.state {
                     State::Visited => {}
-                    State::Unvisited => {
-                        delete.execute(params![root_id, path]).map_err(err())?;
-                    }
-                    State::Dirty => {
-                        let s = &entry.stat;
-                        upsert
-                            .execute(params![
-                                root_id,
-                                path,
-                                s.size,
-                                s.mtime_ns,
-                                s.ctime_ns,
-                                s.ino,
-                                s.mode,
-                                &entry.digest[..],
-                                entry.recorded_ns,
-                            ])
-                            .map_err(err())?;
-                    }
+                    State::Unvisited => gone.push(path),
+                    State::Dirty => dirty.push((path, entry)),
                 }
+            }
+            dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            gone.sort_unstable();
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO file_hashes
+                         (root_id, path, size, mtime_ns, ctime_ns, ino, mode, digest, recorded_ns)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (root_id, path) DO UPDATE SET
+                         size = excluded.size, mtime_ns = excluded.mtime_ns,
+                         ctime_ns = excluded.ctime_ns, ino = excluded.ino, mode = excluded.mode,
+                         digest = excluded.digest, recorded_ns = excluded.recorded_ns",
+                )
+                .map_err(err())?;
+            for (path, entry) in dirty {
+                let s = &entry.stat;
+                upsert
+                    .execute(params![
+                        root_id,
+                        path,
+                        s.size,
+                        s.mtime_ns,
+                        s.ctime_ns,
+                        s.ino,
+                        s.mode,
+                        &entry.digest[..],
+                        entry.recorded_ns,
+                    ])
+                    .map_err(err())?;
+            }
+            let mut delete = tx
+                .prepare_cached("DELETE FROM file_hashes WHERE root_id = ?1 AND path = ?2")
+                .map_err(err())?;
+            for path in gone {
+                delete.execute(params![root_id, path]).map_err(err())?;
             }
             Ok(())
         })
@@ -431,6 +443,46 @@ mod tests {
         let cache = store.file_hash_cache(&ctx).unwrap();
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.root(), fs::canonicalize(&ctx).unwrap());
+    }
+
+    #[test]
+    fn save_updates_changed_entries_in_place() {
+        let (_dir, store, ctx) = setup();
+        let names: Vec<String> = (0..50).map(|i| format!("f{i:02}")).collect();
+        for name in &names {
+            fs::write(ctx.join(name), name).unwrap();
+            age(&ctx.join(name), 60);
+        }
+        let meta = |name: &str| fs::symlink_metadata(ctx.join(name)).unwrap();
+        let mut cache = store.file_hash_cache(&ctx).unwrap();
+        for name in &names {
+            cache.put(Path::new(name), &meta(name), &Digest::of(b"old"));
+        }
+        cache.save().unwrap();
+        // Change every other entry, keep the rest.
+        let mut cache = store.file_hash_cache(&ctx).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            if i % 2 == 0 {
+                cache.put(Path::new(name), &meta(name), &Digest::of(name.as_bytes()));
+            } else {
+                assert!(cache.get(Path::new(name), &meta(name)).is_some());
+            }
+        }
+        cache.save().unwrap();
+        let mut cache = store.file_hash_cache(&ctx).unwrap();
+        assert_eq!(cache.len(), names.len());
+        for (i, name) in names.iter().enumerate() {
+            let expected = if i % 2 == 0 {
+                Digest::of(name.as_bytes())
+            } else {
+                Digest::of(b"old")
+            };
+            assert_eq!(
+                cache.get(Path::new(name), &meta(name)),
+                Some(expected),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub struct ImageRecord {
     pub media_type: String,
     /// The image config (a blob in the store).
     pub config_digest: Digest,
-    /// The layer ids of the unpacked image, bottom first; empty until unpacked.
+    /// The layer ids of the unpacked image, bottom first; empty until unpacked. A
+    /// convenience, not a reference that keeps the layers from prune: the cache
+    /// record of the step that pulled the image does that.
     pub layers: Vec<Digest>,
     /// When the reference was resolved, in nanoseconds since the Unix epoch.
     pub resolved_at_ns: i64,

@@ -227,6 +227,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn store_and_its_handles_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Store>();
+        send::<crate::WorkDir>();
+        send::<crate::BlobWriter>();
+        send::<crate::FileHashCache>();
+    }
+
+    #[test]
     fn open_creates_the_layout() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("state");
