@@ -48,8 +48,9 @@
 //! - Tar reading (`tarread`): `tar::Archive` buffers PAX and long-name bodies
 //!   of any declared size and splits PAX records at newlines (breaking binary
 //!   xattr values); extraction needs bounded, length-driven parsing.
-//! - Parallel gzip (`pgzip`): `gzp` implements the same design but requires C
-//!   zlib; this one is ~150 lines on `flate2` (zlib-rs) and `crc32fast`.
+//! - Parallel gzip (`pgzip`): `gzp` implements the same block design but
+//!   requires C zlib; this one sits on `flate2` (zlib-rs) and `crc32fast`, and
+//!   stores blocks it recognises as incompressible instead of deflating them.
 //! - Safe extraction (`fsops`, `extract`): no crate extracts with
 //!   `openat2`-confined resolution and overlay whiteout conversion.
 

@@ -65,7 +65,7 @@ pub struct LayerStats {
 pub fn write_layer<W: Write>(dir: &Path, out: W, opts: &LayerOptions) -> Result<LayerStats> {
     let mut hashed = HashWriter::new(out);
     let entries = write_tar(dir, &mut hashed, opts)?;
-    let (_, digest, size) = hashed.finish();
+    let (_, digest, size) = hashed.finish().map_err(Error::Write)?;
     Ok(LayerStats {
         diff_id: digest.clone(),
         digest,
