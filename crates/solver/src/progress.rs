@@ -101,6 +101,15 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A handle whose reports go nowhere (work done outside a step's visible life,
+    /// such as computing its cache key).
+    pub fn detached(vertex: &Digest) -> Progress {
+        Progress {
+            sink: EventSink::discard(),
+            vertex: vertex.clone(),
+        }
+    }
+
     pub fn vertex(&self) -> &Digest {
         &self.vertex
     }
