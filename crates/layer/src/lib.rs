@@ -40,6 +40,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Layer tar format
+//!
+//! - Order: depth-first, each directory immediately followed by its contents,
+//!   siblings in byte order of their tar names (`a/`, `a/b`, `a-b`; a whiteout
+//!   for `x` sorts as `.wh.x`), as Go's `filepath.Walk` in containerd's writer
+//!   and GNU `tar --sort=name`. The root directory has no entry.
+//! - Headers: USTAR (`ustar\0`, `00`), formatted byte for byte as Go's
+//!   `archive/tar` in PAX mode: long ASCII names split into the prefix field
+//!   when nothing else needs PAX, otherwise a PAX header (`path`, `linkpath`,
+//!   `uid`, `gid`, `size`, `mtime`, `SCHILY.xattr.*`, sorted); never GNU
+//!   extensions. Directory names end in `/`. Numeric uid/gid, empty
+//!   user/group names, mode with setuid/setgid/sticky, mtime in whole seconds
+//!   (clamped to `SOURCE_DATE_EPOCH` if given), no atime/ctime. The archive
+//!   ends with two zero blocks and no further padding.
+//! - Whiteouts: a char device 0/0 `x` becomes an empty regular file `.wh.x`;
+//!   an opaque directory is its entry followed by `<dir>/.wh..wh..opq`; both
+//!   with mode, owner and mtime 0, as containerd writes whiteouts.
+//! - Hard links (same device and inode, more than one link): the first path in
+//!   layer order holds the data, later ones are link entries naming it.
+//! - Xattrs: all but `trusted.overlay.*` (overlay's bookkeeping) and
+//!   `security.selinux` (a label of the host that ran the step).
+//! - Sockets are skipped.
+//!
 //! # Written by hand, and why
 //!
 //! - Tar header encoding (`header`): the `tar` crate supplies the block
