@@ -818,6 +818,27 @@ mod tests {
     }
 
     #[test]
+    fn layer_media_types_convert_both_ways() {
+        let zstd_oci = "application/vnd.oci.image.layer.v1.tar+zstd";
+        let zstd_docker = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+        assert_eq!(MediaTypes::Docker.layer(zstd_oci), zstd_docker);
+        assert_eq!(MediaTypes::Oci.layer(zstd_docker), zstd_oci);
+        assert_eq!(
+            MediaTypes::Oci.layer("application/vnd.docker.image.rootfs.diff.tar"),
+            "application/vnd.oci.image.layer.v1.tar"
+        );
+        assert_eq!(
+            MediaTypes::Docker
+                .layer("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"),
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+        );
+        assert_eq!(
+            MediaTypes::Docker.layer("application/x-unknown"),
+            "application/x-unknown"
+        );
+    }
+
+    #[test]
     fn bad_inputs_are_named() {
         let mut img = image();
         img.config.os.clear();
