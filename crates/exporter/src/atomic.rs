@@ -1,0 +1,259 @@
+//! Writing outputs so that nothing half-written is ever visible: a file output is
+//! written to a temporary file next to its destination and renamed into place; a
+//! directory output that does not exist yet is built in a temporary directory next
+//! to it and renamed into place; files added to an existing directory are each
+//! written under a temporary name and renamed. On any error the temporaries are
+//! removed (when dropped) and the destination is as it was.
+
+use std::fs::{self, File, Permissions};
+use std::io::{self, IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tempfile::{NamedTempFile, TempDir};
+
+use crate::error::ExportError;
+
+/// The directory `dest` goes in (`.` for a bare file name).
+fn parent_of(dest: &Path) -> PathBuf {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A temporary-file prefix that says what it is for.
+fn temp_prefix(dest: &Path) -> String {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    format!(".{name}.kiln-tmp-")
+}
+
+fn check_parent(dest: &Path) -> Result<PathBuf, ExportError> {
+    let parent = parent_of(dest);
+    match fs::metadata(&parent) {
+        Ok(m) if m.is_dir() => Ok(parent),
+        Ok(_) => Err(ExportError::MissingParent {
+            path: dest.to_path_buf(),
+            parent,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ExportError::MissingParent {
+            path: dest.to_path_buf(),
+            parent,
+        }),
+        Err(e) => Err(ExportError::io("inspect", parent, e)),
+    }
+}
+
+/// A file being written next to its destination.
+pub(crate) struct AtomicFile {
+    temp: NamedTempFile,
+    dest: PathBuf,
+    mode: u32,
+}
+
+impl AtomicFile {
+    /// Starts writing `dest`, which must not be a directory and whose directory must
+    /// exist. `mode` is applied before the rename.
+    pub(crate) fn create(dest: &Path, mode: u32) -> Result<AtomicFile, ExportError> {
+        if fs::metadata(dest).is_ok_and(|m| m.is_dir()) {
+            return Err(ExportError::DestinationIsDirectory(dest.to_path_buf()));
+        }
+        let parent = check_parent(dest)?;
+        let temp = tempfile::Builder::new()
+            .prefix(&temp_prefix(dest))
+            .tempfile_in(&parent)
+            .map_err(|e| ExportError::io("create a file in", &parent, e))?;
+        Ok(AtomicFile {
+            temp,
+            dest: dest.to_path_buf(),
+            mode,
+        })
+    }
+
+    pub(crate) fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// Flushes the file to disk and renames it into place.
+    pub(crate) fn commit(self) -> Result<(), ExportError> {
+        let AtomicFile { temp, dest, mode } = self;
+        let file = temp.as_file();
+        file.set_permissions(Permissions::from_mode(mode))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| ExportError::io("write", temp.path(), e))?;
+        temp.persist(&dest)
+            .map_err(|e| ExportError::io("rename into place", &dest, e.error))?;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `dest` atomically.
+pub(crate) fn write_file(dest: &Path, bytes: &[u8], mode: u32) -> Result<(), ExportError> {
+    let mut f = AtomicFile::create(dest, mode)?;
+    f.file()
+        .write_all(bytes)
+        .map_err(|e| ExportError::io("write", dest, e))?;
+    f.commit()
+}
+
+/// Where a tarball goes: a file (written atomically) or stdout.
+pub(crate) enum TarSink {
+    File(AtomicFile),
+    Stdout(io::Stdout),
+}
+
+impl TarSink {
+    /// `-` is stdout, which must not be a terminal; anything else is a file.
+    pub(crate) fn open(dest: &Path, what: &'static str) -> Result<TarSink, ExportError> {
+        if dest == Path::new("-") {
+            let stdout = io::stdout();
+            if stdout.is_terminal() {
+                return Err(ExportError::StdoutIsTerminal { what });
+            }
+            return Ok(TarSink::Stdout(stdout));
+        }
+        AtomicFile::create(dest, 0o644).map(TarSink::File)
+    }
+
+    pub(crate) fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            TarSink::File(f) => f.file(),
+            TarSink::Stdout(s) => s,
+        }
+    }
+
+    /// The path errors are reported against.
+    pub(crate) fn name(&self) -> PathBuf {
+        match self {
+            TarSink::File(f) => f.dest.clone(),
+            TarSink::Stdout(_) => PathBuf::from("<stdout>"),
+        }
+    }
+
+    pub(crate) fn commit(self) -> Result<(), ExportError> {
+        match self {
+            TarSink::File(f) => f.commit(),
+            TarSink::Stdout(mut s) => s
+                .flush()
+                .map_err(|e| ExportError::io("write", "<stdout>", e)),
+        }
+    }
+}
+
+/// A directory output: built aside and renamed into place when `dest` does not
+/// exist, or filled in place (file by file) when it is an existing directory.
+pub(crate) enum DirTarget {
+    Fresh { temp: TempDir, dest: PathBuf },
+    Existing(PathBuf),
+}
+
+impl DirTarget {
+    pub(crate) fn open(dest: &Path) -> Result<DirTarget, ExportError> {
+        match fs::metadata(dest) {
+            Ok(m) if m.is_dir() => return Ok(DirTarget::Existing(dest.to_path_buf())),
+            Ok(_) => return Err(ExportError::DestinationIsFile(dest.to_path_buf())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ExportError::io("inspect", dest, e)),
+        }
+        let parent = check_parent(dest)?;
+        let temp = tempfile::Builder::new()
+            .prefix(&temp_prefix(dest))
+            .tempdir_in(&parent)
+            .map_err(|e| ExportError::io("create a directory in", &parent, e))?;
+        Ok(DirTarget::Fresh {
+            temp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// The directory to write into.
+    pub(crate) fn root(&self) -> &Path {
+        match self {
+            DirTarget::Fresh { temp, .. } => temp.path(),
+            DirTarget::Existing(dest) => dest,
+        }
+    }
+
+    pub(crate) fn is_fresh(&self) -> bool {
+        matches!(self, DirTarget::Fresh { .. })
+    }
+
+    /// Renames a fresh directory into place (with `mode`); nothing for an existing one.
+    pub(crate) fn commit(self, mode: u32) -> Result<(), ExportError> {
+        match self {
+            DirTarget::Existing(_) => Ok(()),
+            DirTarget::Fresh { temp, dest } => {
+                fs::set_permissions(temp.path(), Permissions::from_mode(mode))
+                    .map_err(|e| ExportError::io("set the mode of", temp.path(), e))?;
+                // rename(2) onto a path that appeared meanwhile fails unless it is an
+                // empty directory; either way nothing of ours is left half-written.
+                fs::rename(temp.path(), &dest)
+                    .map_err(|e| ExportError::io("rename into place", &dest, e))?;
+                // The directory now lives at `dest`; there is nothing left to delete.
+                let _ = temp.keep();
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_appear_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.tar");
+        let mut f = AtomicFile::create(&dest, 0o644).unwrap();
+        f.file().write_all(b"data").unwrap();
+        assert!(!dest.exists());
+        f.commit().unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"data");
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+
+        // Dropped without commit: nothing is left.
+        let other = dir.path().join("other.tar");
+        drop(AtomicFile::create(&other, 0o644).unwrap());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn bad_destinations_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no/such/out.tar");
+        let e = AtomicFile::create(&missing, 0o644)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no/such") && e.contains("does not exist"), "{e}");
+        let e = AtomicFile::create(dir.path(), 0o644)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        let file = dir.path().join("f");
+        fs::write(&file, b"").unwrap();
+        let e = DirTarget::open(&file).err().unwrap().to_string();
+        assert!(e.contains("is a file"), "{e}");
+    }
+
+    #[test]
+    fn fresh_directories_are_renamed_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("layout");
+        let target = DirTarget::open(&dest).unwrap();
+        assert!(target.is_fresh());
+        fs::write(target.root().join("x"), b"1").unwrap();
+        assert!(!dest.exists());
+        target.commit(0o755).unwrap();
+        assert_eq!(fs::read(dest.join("x")).unwrap(), b"1");
+        assert!(!DirTarget::open(&dest).unwrap().is_fresh());
+    }
+}
