@@ -133,13 +133,26 @@ impl<B: Backend> Solver<B> {
             events,
         });
         let mut outs = Vec::new();
+        let mut result = Ok(());
         for t in &def.targets {
-            outs.push(match &t.root {
-                Some(root) => Some(Walk::get(&walk, root).await?),
-                None => None,
-            });
+            match &t.root {
+                Some(root) => match Walk::get(&walk, root).await {
+                    Ok(o) => outs.push(Some(o)),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                },
+                None => outs.push(None),
+            }
         }
-        Ok(outs)
+        // Pending futures hold the walk (and its event sink) alive: drop them, which
+        // also cancels steps that no longer matter after a failure.
+        walk.futures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        result.map(|()| outs)
     }
 }
 
