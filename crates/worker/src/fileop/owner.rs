@@ -112,7 +112,7 @@ fn atoi(field: &[u8]) -> i64 {
 fn find_user(text: &[u8], name: &str) -> Option<(i64, i64)> {
     lines(text).filter(|l| !l.is_empty()).find_map(|line| {
         let fields: Vec<&[u8]> = line.split(|&b| b == b':').collect();
-        (fields[0] == name.as_bytes()).then(|| {
+        (fields.first() == Some(&name.as_bytes())).then(|| {
             let uid = fields.get(2).map_or(0, |f| atoi(f));
             let gid = fields.get(3).map_or(0, |f| atoi(f));
             (uid, gid)
@@ -126,7 +126,7 @@ fn find_group(text: &[u8], name: &str) -> Option<i64> {
         .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
         .find_map(|line| {
             let fields: Vec<&[u8]> = line.split(|&b| b == b':').collect();
-            (fields[0] == name.as_bytes()).then(|| fields.get(2).map_or(0, |f| atoi(f)))
+            (fields.first() == Some(&name.as_bytes())).then(|| fields.get(2).map_or(0, |f| atoi(f)))
         })
 }
 
