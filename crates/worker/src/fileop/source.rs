@@ -468,11 +468,12 @@ impl Source {
         }
 
         // Selected by the action's patterns?
-        let name_str = name.to_string_lossy();
-        let sel_path = if scope.sel_prefix.is_empty() {
-            name_str.into_owned()
+        let sel_path = if scope.patterns.is_empty() {
+            String::new()
+        } else if scope.sel_prefix.is_empty() {
+            name.to_string_lossy().into_owned()
         } else {
-            format!("{}/{}", scope.sel_prefix, name_str)
+            format!("{}/{}", scope.sel_prefix, name.to_string_lossy())
         };
         let (included, sel_state) = if scope.patterns.is_empty() {
             (true, DirState::default())
