@@ -3,14 +3,17 @@
 //! pass, with output bytes that do not depend on the number of threads.
 //!
 //! - gzip: block-parallel deflate (see the `pgzip` module), default level 6,
-//!   which is what BuildKit gets from Go's `gzip.DefaultCompression`.
+//!   which is what BuildKit gets from Go's `gzip.DefaultCompression`; 1 MiB
+//!   blocks of random or already-compressed data are stored, not deflated.
 //! - zstd: libzstd, always in multithreaded mode with at least one worker
 //!   (single-threaded mode produces different bytes), frame checksum on as
 //!   Go's klauspost encoder and the `zstd` CLI write it, default level 3
 //!   (BuildKit's `zstd.SpeedDefault` corresponds to level 3).
 //!
-//! The bytes of a compressed layer depend on the compressor's implementation
-//! and version; changing either changes layer digests.
+//! Both digests are computed on threads of their own while the tar is being
+//! written and compressed. The bytes of a compressed layer depend on the
+//! compressor's implementation and version; changing either changes layer
+//! digests.
 
 use std::io::Write;
 use std::num::NonZeroUsize;
@@ -97,9 +100,8 @@ pub struct CompressOptions {
 /// written), size and media type, all computed in the same pass.
 pub fn compress_layer<W: Write>(dir: &Path, out: W, opts: &CompressOptions) -> Result<LayerStats> {
     let threads = opts.threads.map_or_else(default_threads, NonZeroUsize::get);
-    let compressed = HashWriter::new(out);
-    let (entries, diff_id, uncompressed_size, compressed) = match opts.compression {
-        Compression::Uncompressed => return write_layer(dir, compressed.finish().0, &opts.layer),
+    let encoder = match opts.compression {
+        Compression::Uncompressed => return write_layer(dir, out, &opts.layer),
         Compression::Gzip { level } => {
             if level > 9 {
                 return Err(Error::InvalidLevel {
@@ -107,13 +109,9 @@ pub fn compress_layer<W: Write>(dir: &Path, out: W, opts: &CompressOptions) -> R
                     level: level.into(),
                 });
             }
-            let encoder =
-                ParallelGzEncoder::new(compressed, level, threads).map_err(Error::Write)?;
-            let mut tar = HashWriter::new(encoder);
-            let entries = write_tar(dir, &mut tar, &opts.layer)?;
-            let (encoder, diff_id, size) = tar.finish();
-            let compressed = encoder.finish().map_err(Error::Write)?;
-            (entries, diff_id, size, compressed)
+            let gzip = ParallelGzEncoder::new(HashWriter::new(out), level, threads)
+                .map_err(Error::Write)?;
+            Encoder::Gzip(gzip)
         }
         Compression::Zstd { level } => {
             if !zstd::compression_level_range().contains(&level) {
@@ -122,21 +120,21 @@ pub fn compress_layer<W: Write>(dir: &Path, out: W, opts: &CompressOptions) -> R
                     level: level.into(),
                 });
             }
-            let mut encoder =
-                zstd::stream::write::Encoder::new(compressed, level).map_err(Error::Write)?;
+            let mut zstd = zstd::stream::write::Encoder::new(HashWriter::new(out), level)
+                .map_err(Error::Write)?;
             // Multithreaded mode with n >= 1 workers gives the same bytes for
             // every n; n = 0 (single-threaded mode) would not.
             let workers = u32::try_from(threads).unwrap_or(u32::MAX).max(1);
-            encoder.multithread(workers).map_err(Error::Write)?;
-            encoder.include_checksum(true).map_err(Error::Write)?;
-            let mut tar = HashWriter::new(encoder);
-            let entries = write_tar(dir, &mut tar, &opts.layer)?;
-            let (encoder, diff_id, size) = tar.finish();
-            let compressed = encoder.finish().map_err(Error::Write)?;
-            (entries, diff_id, size, compressed)
+            zstd.multithread(workers).map_err(Error::Write)?;
+            zstd.include_checksum(true).map_err(Error::Write)?;
+            Encoder::Zstd(zstd)
         }
     };
-    let (_, digest, size) = compressed.finish();
+    let mut tar = HashWriter::new(encoder);
+    let entries = write_tar(dir, &mut tar, &opts.layer)?;
+    let (encoder, diff_id, uncompressed_size) = tar.finish().map_err(Error::Write)?;
+    let compressed = encoder.finish().map_err(Error::Write)?;
+    let (_, digest, size) = compressed.finish().map_err(Error::Write)?;
     Ok(LayerStats {
         diff_id,
         digest,
@@ -145,6 +143,37 @@ pub fn compress_layer<W: Write>(dir: &Path, out: W, opts: &CompressOptions) -> R
         media_type: opts.compression.media_type(),
         entries,
     })
+}
+
+/// The compressing stage, writing into the hasher of the compressed bytes.
+enum Encoder<W: Write> {
+    Gzip(ParallelGzEncoder<HashWriter<W>>),
+    Zstd(zstd::stream::write::Encoder<'static, HashWriter<W>>),
+}
+
+impl<W: Write> Encoder<W> {
+    fn finish(self) -> std::io::Result<HashWriter<W>> {
+        match self {
+            Encoder::Gzip(gzip) => gzip.finish(),
+            Encoder::Zstd(zstd) => zstd.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::Gzip(gzip) => gzip.write(buf),
+            Encoder::Zstd(zstd) => zstd.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::Gzip(gzip) => gzip.flush(),
+            Encoder::Zstd(zstd) => zstd.flush(),
+        }
+    }
 }
 
 fn default_threads() -> usize {

@@ -241,9 +241,8 @@ impl Extractor<'_> {
             return Err(fail(EntryError::UnsupportedType('S')));
         }
         let kind = match e.typeflag {
-            // Old archives mark directories with a trailing slash only.
-            b'0' | b'\0' | b'7' if e.name.ends_with(b"/") => Kind::Dir,
-            b'0' | b'\0' | b'7' => Kind::File,
+            // '7' (contiguous) is a regular file to every reader but Go's.
+            b'0' | b'7' => Kind::File,
             b'1' => Kind::HardLink,
             b'2' => Kind::Symlink,
             b'3' => Kind::CharDevice,

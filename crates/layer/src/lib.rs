@@ -40,6 +40,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Layer tar format
+//!
+//! - Order: depth-first, each directory immediately followed by its contents,
+//!   siblings in byte order of their tar names (`a/`, `a/b`, `a-b`; a whiteout
+//!   for `x` sorts as `.wh.x`), as Go's `filepath.Walk` in containerd's writer
+//!   and GNU `tar --sort=name`. The root directory has no entry.
+//! - Headers: USTAR (`ustar\0`, `00`), formatted byte for byte as Go's
+//!   `archive/tar` in PAX mode: long ASCII names split into the prefix field
+//!   when nothing else needs PAX, otherwise a PAX header (`path`, `linkpath`,
+//!   `uid`, `gid`, `size`, `mtime`, `SCHILY.xattr.*`, sorted); never GNU
+//!   extensions. Directory names end in `/`. Numeric uid/gid, empty
+//!   user/group names, mode with setuid/setgid/sticky, mtime in whole seconds
+//!   (clamped to `SOURCE_DATE_EPOCH` if given), no atime/ctime. The archive
+//!   ends with two zero blocks and no further padding.
+//! - Whiteouts: a char device 0/0 `x` becomes an empty regular file `.wh.x`;
+//!   an opaque directory is its entry followed by `<dir>/.wh..wh..opq`; both
+//!   with mode, owner and mtime 0, as containerd writes whiteouts.
+//! - Hard links (same device and inode, more than one link): the first path in
+//!   layer order holds the data, later ones are link entries naming it.
+//! - Xattrs: all but `trusted.overlay.*` (overlay's bookkeeping) and
+//!   `security.selinux` (a label of the host that ran the step).
+//! - Sockets are skipped.
+//!
 //! # Written by hand, and why
 //!
 //! - Tar header encoding (`header`): the `tar` crate supplies the block
@@ -48,8 +71,9 @@
 //! - Tar reading (`tarread`): `tar::Archive` buffers PAX and long-name bodies
 //!   of any declared size and splits PAX records at newlines (breaking binary
 //!   xattr values); extraction needs bounded, length-driven parsing.
-//! - Parallel gzip (`pgzip`): `gzp` implements the same design but requires C
-//!   zlib; this one is ~150 lines on `flate2` (zlib-rs) and `crc32fast`.
+//! - Parallel gzip (`pgzip`): `gzp` implements the same block design but
+//!   requires C zlib; this one sits on `flate2` (zlib-rs) and `crc32fast`, and
+//!   stores blocks it recognises as incompressible instead of deflating them.
 //! - Safe extraction (`fsops`, `extract`): no crate extracts with
 //!   `openat2`-confined resolution and overlay whiteout conversion.
 

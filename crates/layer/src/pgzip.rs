@@ -10,6 +10,12 @@
 //! any number of workers produces the same bytes. This is pigz's design; the
 //! `gzp` crate implements it too, but needs C zlib for its checksum combining.
 //!
+//! Blocks that cannot shrink (random or already-compressed data) are
+//! recognised cheaply and stored instead of deflated: zlib would end up
+//! emitting stored blocks for them anyway, after spending ten times as long
+//! looking for matches. The test looks only at the block and its dictionary,
+//! so it does not affect determinism; see [`looks_incompressible`].
+//!
 //! The header mirrors Go's `compress/gzip` (no name, mtime 0, OS 255), the
 //! writer BuildKit uses.
 
@@ -182,6 +188,7 @@ fn stopped() -> io::Error {
 
 fn worker(queue: &std::sync::Mutex<Receiver<Job>>, level: u32) {
     let mut compress = Compress::new(Compression::new(level), false);
+    let mut store = Compress::new(Compression::none(), false);
     loop {
         let job = {
             let Ok(queue) = queue.lock() else { return };
@@ -190,7 +197,11 @@ fn worker(queue: &std::sync::Mutex<Receiver<Job>>, level: u32) {
                 Err(_) => return,
             }
         };
-        let result = deflate_block(&mut compress, &job.data, &job.dict, job.last);
+        let result = if level > 0 && looks_incompressible(&job.dict, &job.data) {
+            deflate_block(&mut store, &job.data, &[], job.last)
+        } else {
+            deflate_block(&mut compress, &job.data, &job.dict, job.last)
+        };
         // The encoder may have given up on this block; nothing to do then.
         let _ = job.reply.send(result);
     }
@@ -234,6 +245,102 @@ fn deflate_block(
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
     Ok(Deflated { bytes, crc })
+}
+
+/// Order-0 entropy (bits per byte) at or above which Huffman coding can save
+/// at most 0.25%.
+const ENTROPY_THRESHOLD: f64 = 7.98;
+/// Share of a block's anchors that must repeat for matching to pay.
+const MIN_REPEAT_SHARE: usize = 64; // 1/64, about 1.5%
+
+/// Whether deflating `data` (with `dict` before it) would save almost
+/// nothing: its byte distribution is near uniform (measured on a sample) and
+/// strings of 8 bytes repeat within deflate's 32 KiB window at less than 1/64
+/// of the places sampled. Random and already-compressed data pass; text, code
+/// and binaries fail the first test in microseconds, repeated noise the second.
+fn looks_incompressible(dict: &[u8], data: &[u8]) -> bool {
+    if data.len() < 64 * 1024 {
+        return false;
+    }
+    // Sampled histogram: 64 bytes out of every 1024.
+    let mut counts = [0u32; 256];
+    let mut sampled = 0u32;
+    for chunk in data.chunks(1024) {
+        for &b in &chunk[..chunk.len().min(64)] {
+            counts[usize::from(b)] += 1;
+        }
+        sampled += chunk.len().min(64) as u32;
+    }
+    let total = f64::from(sampled);
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / total;
+            -p * p.log2()
+        })
+        .sum();
+    entropy >= ENTROPY_THRESHOLD && !repeats_within_window(dict, data)
+}
+
+/// Whether 8-byte strings of `data` recur within 32 KiB before them (in `dict`
+/// or `data`) at 1/64 or more of the anchors checked. Anchors are the
+/// positions whose 8-byte word hashes to 0 modulo 16: chosen by content, not
+/// by offset, so both copies of a repeated string have the same anchors
+/// whatever the distance between them, while only 1/16 of the positions
+/// touch the (L1-sized) table.
+fn repeats_within_window(dict: &[u8], data: &[u8]) -> bool {
+    const TABLE_BITS: u32 = 12;
+    const MUL: u64 = 0x9E37_79B1_85EB_CA87;
+    let mut table = [u32::MAX; 1 << TABLE_BITS];
+    // Positions count through dict then data, as one window.
+    let word_at = |pos: usize| -> u64 {
+        let (buf, i) = if pos < dict.len() {
+            (dict, pos)
+        } else {
+            (data, pos - dict.len())
+        };
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&buf[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (mut anchors, mut repeats) = (0usize, 0usize);
+    for (buf, base, check) in [(dict, 0, false), (data, dict.len(), true)] {
+        if buf.len() < 8 {
+            continue;
+        }
+        let last = buf.len() - 8; // last position whose word fits
+        let mut i = 0;
+        while i <= last {
+            // Find the anchors among the next 64 positions without branching.
+            let n = (last + 1 - i).min(64);
+            let mut mask = 0u64;
+            for (k, window) in buf[i..i + n + 7].windows(8).enumerate() {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(window);
+                let h = u64::from_le_bytes(w).wrapping_mul(MUL) >> 32;
+                mask |= u64::from(h & 15 == 0) << k;
+            }
+            while mask != 0 {
+                let k = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let pos = base + i + k;
+                let w = word_at(pos);
+                let h = w.wrapping_mul(MUL) >> 32;
+                let slot = &mut table[(h >> 4) as usize & ((1 << TABLE_BITS) - 1)];
+                let candidate = *slot as usize;
+                *slot = pos as u32;
+                if check {
+                    anchors += 1;
+                    if candidate < pos && pos - candidate <= DICT_SIZE && word_at(candidate) == w {
+                        repeats += 1;
+                    }
+                }
+            }
+            i += n;
+        }
+    }
+    repeats * MIN_REPEAT_SHARE >= anchors.max(1)
 }
 
 #[cfg(test)]
@@ -297,6 +404,25 @@ mod tests {
         assert_eq!(&out[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
         assert_eq!(gzip(b"x", 9, 1)[8], 2);
         assert_eq!(gzip(b"x", 1, 1)[8], 4);
+    }
+
+    #[test]
+    fn incompressible_blocks_are_recognised_and_compressible_ones_are_not() {
+        let data = sample(2 * BLOCK_SIZE);
+        let (noise, text) = data.split_at(BLOCK_SIZE);
+        assert!(looks_incompressible(&[], noise));
+        assert!(!looks_incompressible(&[], text));
+        // Noise that repeats within the window has high entropy but matches.
+        let repeated = noise[..16 * 1024].repeat(64);
+        assert!(!looks_incompressible(&[], &repeated));
+        // ... also when the repeat reaches back into the dictionary.
+        let dict = &noise[..DICT_SIZE];
+        let echo_of_dict: Vec<u8> = dict.iter().cycle().take(BLOCK_SIZE).copied().collect();
+        assert!(!looks_incompressible(dict, &echo_of_dict));
+        // Stored noise is barely larger than the input, and still valid.
+        let out = gzip(noise, 6, 2);
+        assert!(out.len() < noise.len() + noise.len() / 500, "{}", out.len());
+        assert_eq!(gunzip(&out), noise);
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - header checksums verified (unsigned or signed sum, as Go accepts);
 //! - header-only types (links, devices, directories, fifos) have no body
 //!   whatever their size field says, as in Go, so both readers stay in step;
+//!   the old NUL type flag means a directory when the name ends in `/` and a
+//!   regular file otherwise;
 //! - the end of the archive at two zero blocks, or at a clean end of stream
 //!   on a block boundary.
 
@@ -186,7 +188,17 @@ impl<R: Read> TarReader<R> {
             if let Some(records) = pax.take() {
                 apply_pax(&mut entry, records).map_err(malformed)?;
             }
-            if matches!(typeflag, b'1' | b'2' | b'3' | b'4' | b'5' | b'6') {
+            // Old archives use the NUL type flag, and mark directories only
+            // with a trailing slash (Go decides this after applying PAX and
+            // GNU names, and before deciding whether a body follows).
+            if entry.typeflag == 0 {
+                entry.typeflag = if entry.name.ends_with(b"/") {
+                    b'5'
+                } else {
+                    b'0'
+                };
+            }
+            if matches!(entry.typeflag, b'1' | b'2' | b'3' | b'4' | b'5' | b'6') {
                 entry.size = 0;
             }
             self.remaining = entry.size;
@@ -588,6 +600,45 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    fn raw_header(name: &[u8], typeflag: u8, size: u64) -> Vec<u8> {
+        let mut block = [0u8; BLOCK];
+        block[..name.len()].copy_from_slice(name);
+        block[100..108].copy_from_slice(b"0000755\0");
+        block[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        block[156] = typeflag;
+        block[257..265].copy_from_slice(b"ustar\x0000");
+        block[148..156].fill(b' ');
+        let sum: u32 = block.iter().map(|&b| u32::from(b)).sum();
+        block[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        block.to_vec()
+    }
+
+    #[test]
+    fn header_only_types_have_no_body_whatever_their_size_says() {
+        // As in Go: a NUL-type entry named with a trailing slash is a directory
+        // and the next header follows immediately; a '0' entry keeps its body.
+        let mut tar = raw_header(b"legacy/", 0, 512);
+        tar.extend(raw_header(b"link", b'2', 512));
+        tar.extend(raw_header(b"file/", b'0', 3));
+        tar.extend([b'x'; 512]);
+        tar.extend(raw_header(b"plain", 0, 0));
+        tar.extend([0u8; 1024]);
+        let mut reader = TarReader::new(&tar[..]);
+        let mut seen = Vec::new();
+        while let Some(e) = reader.next_entry().unwrap() {
+            seen.push((String::from_utf8(e.name).unwrap(), e.typeflag, e.size));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("legacy/".to_string(), b'5', 0),
+                ("link".to_string(), b'2', 0),
+                ("file/".to_string(), b'0', 3),
+                ("plain".to_string(), b'0', 0),
+            ]
+        );
     }
 
     #[test]

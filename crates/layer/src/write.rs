@@ -1,7 +1,13 @@
 //! The layer writer: an overlay upper dir in, an uncompressed OCI layer tar out,
 //! the same bytes every time for the same tree.
 //!
-//! What goes into the tar, entry by entry (order: see the `walk` module):
+//! Entry order: depth-first, each directory immediately followed by its
+//! contents, siblings ordered by the bytes of their name as written in the tar
+//! (a whiteout for `x` sorts as `.wh.x`; an opaque marker comes right after its
+//! directory). This is the order of Go's `filepath.Walk`, which containerd's
+//! writer follows, and of GNU `tar --sort=name`: `a/`, `a/b`, `a-b`.
+//!
+//! What goes into the tar, entry by entry:
 //!
 //! - directories (`name/`), regular files, symlinks, fifos, character and block
 //!   devices, with mode (including setuid, setgid, sticky), numeric uid/gid
@@ -60,12 +66,13 @@ pub struct LayerStats {
 
 /// Writes the overlay upper dir `dir` as an uncompressed OCI layer tar to `out`.
 ///
-/// See the crate docs for the format. `out` receives large writes; it is not
+/// The format (order, headers, whiteouts, hard links, xattrs) is described in
+/// the crate docs under "Layer tar format". `out` receives large writes; it is not
 /// flushed beyond what the tar needs.
 pub fn write_layer<W: Write>(dir: &Path, out: W, opts: &LayerOptions) -> Result<LayerStats> {
     let mut hashed = HashWriter::new(out);
     let entries = write_tar(dir, &mut hashed, opts)?;
-    let (_, digest, size) = hashed.finish();
+    let (_, digest, size) = hashed.finish().map_err(Error::Write)?;
     Ok(LayerStats {
         diff_id: digest.clone(),
         digest,

@@ -23,6 +23,7 @@ fn gnu_tar_lists_entries_in_layer_order_with_links_and_whiteouts() {
     let names =
         String::from_utf8(run("tar", &["--quoting-style=literal", "-tf", "-"], &tar)).unwrap();
     let long_dir = format!("usr/share/{}/", "d".repeat(120));
+    let split_dir = format!("usr/share/doc/{}/", "p".repeat(80));
     let expected = [
         "dev/",
         "dev/initctl",
@@ -51,6 +52,9 @@ fn gnu_tar_lists_entries_in_layer_order_with_links_and_whiteouts() {
         "usr/share/caf\u{e9}-\u{1f600}.txt",
         &long_dir,
         &format!("{long_dir}{}", "f".repeat(150)),
+        "usr/share/doc/",
+        &split_dir,
+        &format!("{split_dir}{}", "c".repeat(40)),
         "usr/share/long-link",
         "var/",
         "var/cache/",
@@ -99,6 +103,90 @@ fn gnu_tar_lists_entries_in_layer_order_with_links_and_whiteouts() {
     );
 }
 
+/// Re-encodes every header of a tar on stdin with Go's `archive/tar` as
+/// containerd's writer configures it (PAX format, whole seconds, no
+/// atime/ctime), keeping only the xattr records so Go decides by itself where
+/// PAX or the USTAR prefix is needed.
+const GO_REWRITER: &str = r#"
+package main
+
+import (
+	"archive/tar"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	r := tar.NewReader(os.Stdin)
+	w := tar.NewWriter(os.Stdout)
+	for {
+		hdr, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			panic(err)
+		}
+		records := map[string]string{}
+		for k, v := range hdr.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
+				records[k] = v
+			}
+		}
+		hdr.PAXRecords = records
+		hdr.Xattrs = nil
+		hdr.Format = tar.FormatPAX
+		hdr.ModTime = hdr.ModTime.Truncate(time.Second)
+		hdr.AccessTime = time.Time{}
+		hdr.ChangeTime = time.Time{}
+		if err := w.WriteHeader(hdr); err != nil {
+			panic(err)
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			panic(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+}
+"#;
+
+#[test]
+fn go_archive_tar_encodes_kiln_headers_to_the_same_bytes() {
+    let (_src, tar) = rich_layer();
+    let build = tempfile::tempdir().unwrap();
+    fs::write(build.path().join("main.go"), GO_REWRITER).unwrap();
+    fs::write(build.path().join("go.mod"), "module rewriter\n\ngo 1.19\n").unwrap();
+    let binary = build.path().join("rewriter");
+    let status = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(build.path())
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .status()
+        .unwrap_or_else(|e| panic!("this test needs the Go toolchain (`go`) on PATH: {e}"));
+    assert!(status.success(), "go build failed");
+    let rewritten = run(binary.to_str().unwrap(), &[], &tar);
+    if rewritten != tar {
+        let at = tar
+            .iter()
+            .zip(&rewritten)
+            .position(|(a, b)| a != b)
+            .unwrap_or(tar.len().min(rewritten.len()));
+        let block = at / 512 * 512;
+        panic!(
+            "Go encodes differently from offset {at} (block at {block}):\nkiln {:?}\ngo   {:?}",
+            String::from_utf8_lossy(&tar[block..(block + 512).min(tar.len())]),
+            String::from_utf8_lossy(&rewritten[block..(block + 512).min(rewritten.len())]),
+        );
+    }
+}
+
 #[test]
 fn python_tarfile_sees_pax_records_xattrs_and_numeric_owners() {
     let (_src, tar) = rich_layer();
@@ -128,6 +216,9 @@ for m in t.getmembers():
     assert!(row("usr/share/caf\u{e9}-\u{1f600}.txt").ends_with("|path|0"));
     let long = format!("usr/share/{}/{}", "d".repeat(120), "f".repeat(150));
     assert!(row(&long).ends_with("|path|0"));
+    // Splittable: no PAX record, the USTAR prefix carries the directory.
+    let split = format!("usr/share/doc/{}/{}", "p".repeat(80), "c".repeat(40));
+    assert!(row(&split).ends_with("|5|''||0"), "{}", row(&split));
     assert!(row("usr/share/long-link").ends_with(&format!("|'{}'|linkpath|0", "../".repeat(60))));
     // The overlay origin xattr is not part of the layer; user.note is.
     assert!(

@@ -148,6 +148,15 @@ pub fn rich_tree(root: &Path) {
         0o644,
     );
     write(root, "usr/share/caf\u{e9}-\u{1f600}.txt", b"unicode", 0o644);
+    // Long but splittable into the USTAR prefix and name fields.
+    let split_dir = format!("usr/share/doc/{}", "p".repeat(80));
+    mkdir(root, &split_dir, 0o755);
+    write(
+        root,
+        &format!("{split_dir}/{}", "c".repeat(40)),
+        b"split",
+        0o644,
+    );
     symlink(root, "usr/share/long-link", &"../".repeat(60));
     // Devices and fifos.
     mkdir(root, "dev", 0o755);
