@@ -79,6 +79,10 @@ impl Env {
 }
 
 fn prepare(name: &str) -> Env {
+    assert!(
+        Path::new(CASES).is_dir(),
+        "the conformance cases are not at {CASES}: these tests need /work/shared"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join(name);
     let status = Command::new("cp")
@@ -97,7 +101,7 @@ fn prepare(name: &str) -> Env {
             .current_dir(&case)
             .status()
             .unwrap();
-        assert!(status.success(), "{name}: make-context.sh failed");
+        assert!(status.success(), "{name}: make-context.sh failed (it needs bash and python3)");
     }
     let rootfs = tmp.path().join("rootfs");
     fs::create_dir(&rootfs).unwrap();
