@@ -1,4 +1,11 @@
-//! kiln's worker: the part of the engine that touches the operating system.
+//! kiln's worker: the only part of kiln that touches the operating system.
+//!
+//! It implements the solver's [`kiln_solver::Backend`] with a [`Worker`]: image
+//! sources pulled from registries through the store ([`Images`], [`Layers`]), build
+//! contexts read in place with a stat cache ([`ContextIndex`]), RUN steps as OCI
+//! containers run by `runc` ([`exec`]), the overlay mounts they all stand on
+//! ([`mount`]), and file operations. It knows nothing of Dockerfiles: it runs graph
+//! ops.
 //!
 //! [`fileop`] runs the `file` ops of the build graph (COPY, ADD, WORKDIR and
 //! inline files) on plain directories prepared by the engine, exactly as
@@ -42,4 +49,21 @@
 
 #![deny(missing_docs)]
 
+mod backend;
+mod context;
+mod error;
+pub mod exec;
 pub mod fileop;
+mod fsutil;
+mod image;
+mod layers;
+pub mod mount;
+mod remote;
+
+pub use backend::{Worker, WorkerConfig};
+pub use context::{ContextIndex, LocalDir};
+pub use error::WorkerError;
+pub use exec::{ExecConfig, SecretSource, active_steps};
+pub use image::{Images, RemoteLayer, ResolvedImage};
+pub use layers::{ExportBlob, Layers, compression_label};
+pub use mount::isolate_mounts;

@@ -101,7 +101,10 @@ fn prepare(name: &str) -> Env {
             .current_dir(&case)
             .status()
             .unwrap();
-        assert!(status.success(), "{name}: make-context.sh failed (it needs bash and python3)");
+        assert!(
+            status.success(),
+            "{name}: make-context.sh failed (it needs bash and python3)"
+        );
     }
     let rootfs = tmp.path().join("rootfs");
     fs::create_dir(&rootfs).unwrap();

@@ -1,0 +1,421 @@
+//! The [`Worker`]: runs the ops of a build graph on this machine for the solver.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use kiln_graph::{CopyAction, Digest, FileAction, FileOp, Op, SourceOp, Vertex};
+use kiln_registry::Reference;
+use kiln_solver::{Backend, OpError, Output, Progress};
+use kiln_store::{KeyComponent, Store};
+
+use crate::context::{ContextIndex, LocalDir};
+use crate::error::WorkerError;
+use crate::fileop::{self, ApplyOptions, FileHasher, PlainHasher, SourceTree};
+use crate::image::Images;
+use crate::layers::Layers;
+use crate::mount::{MountGuard, Upper, mount_layers};
+
+/// What the worker needs to know about the build it serves.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerConfig {
+    /// Local directories by name: `context` and named contexts.
+    pub locals: HashMap<String, LocalDir>,
+    /// Fall back to the last resolution of a tag when its registry is unreachable.
+    pub allow_stale_images: bool,
+    /// Secrets, SSH agents and privileges of RUN steps.
+    pub exec: crate::exec::ExecConfig,
+}
+
+/// Runs ops against the store, the registry and the local machine.
+pub struct Worker {
+    store: Arc<Store>,
+    images: Images,
+    layers: Arc<Layers>,
+    config: WorkerConfig,
+    contexts: Mutex<HashMap<String, Arc<ContextIndex>>>,
+}
+
+impl Worker {
+    /// A worker over a store, an image cache and the build's settings.
+    pub fn new(store: Arc<Store>, images: Images, config: WorkerConfig) -> Worker {
+        let layers = Arc::new(Layers::new(store.clone(), images.registry().clone()));
+        Worker {
+            store,
+            images,
+            layers,
+            config,
+            contexts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store the worker writes to.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Layers on demand (pull, extract, compress).
+    pub fn layers(&self) -> &Arc<Layers> {
+        &self.layers
+    }
+
+    /// The image cache.
+    pub fn images(&self) -> &Images {
+        &self.images
+    }
+
+    pub(crate) fn exec_config(&self) -> crate::exec::ExecConfig {
+        self.config.exec.clone()
+    }
+
+    /// Makes every layer present; their directories topmost first.
+    pub(crate) async fn lowers_for(
+        &self,
+        layers: &[Digest],
+        progress: &Progress,
+    ) -> Result<Vec<PathBuf>, WorkerError> {
+        self.lowers(layers, progress).await
+    }
+
+    /// The local directories of the build, by name.
+    pub fn locals(&self) -> &HashMap<String, LocalDir> {
+        &self.config.locals
+    }
+
+    async fn context(&self, name: &str) -> Result<Arc<ContextIndex>, WorkerError> {
+        if let Some(c) = self
+            .contexts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(c.clone());
+        }
+        let dir = self.config.locals.get(name).cloned().ok_or_else(|| {
+            WorkerError::Invalid(format!(
+                "no local directory named {name:?} was given to the build"
+            ))
+        })?;
+        let store = self.store.clone();
+        let n = name.to_string();
+        let index = tokio::task::spawn_blocking(move || ContextIndex::build(&store, &n, &dir))
+            .await
+            .map_err(|e| WorkerError::Failed(format!("indexing {name}: {e}")))??;
+        let index = Arc::new(index);
+        self.contexts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), index.clone());
+        Ok(index)
+    }
+
+    /// Makes every layer of `layers` present and returns their directories, topmost
+    /// first (the order overlayfs wants).
+    async fn lowers(
+        &self,
+        layers: &[Digest],
+        progress: &Progress,
+    ) -> Result<Vec<PathBuf>, WorkerError> {
+        let mut dirs = Vec::with_capacity(layers.len());
+        let futs = layers.iter().map(|l| self.layers.materialize(l, progress));
+        for d in futures::future::try_join_all(futs).await? {
+            dirs.push(d);
+        }
+        dirs.reverse();
+        Ok(dirs)
+    }
+
+    /// What each input looks like to a file op: a local directory, or the layer
+    /// directories of a filesystem (made present).
+    async fn file_sources(
+        &self,
+        inputs: &[Arc<Output>],
+        progress: &Progress,
+    ) -> Result<Vec<InputDirs>, WorkerError> {
+        let mut out = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            out.push(match input.as_ref() {
+                Output::Local { handle, .. } => {
+                    let index = handle.clone().downcast::<ContextIndex>().map_err(|_| {
+                        WorkerError::Failed("local input of an unknown kind".into())
+                    })?;
+                    InputDirs::Local(index)
+                }
+                Output::Layers { layers, .. } => {
+                    InputDirs::Layers(self.lowers(layers, progress).await?)
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// An input of a file op, ready to be mounted or read.
+enum InputDirs {
+    Local(Arc<ContextIndex>),
+    /// Layer directories, topmost first.
+    Layers(Vec<PathBuf>),
+}
+
+/// Mounts of a step's inputs under a work directory; dropped, they are unmounted.
+struct Mounted {
+    _guards: Vec<MountGuard>,
+    dirs: Vec<Option<PathBuf>>,
+}
+
+/// Mounts read-only every layer input that `used` says a copy reads.
+fn mount_sources(base: &Path, inputs: &[InputDirs], used: &[bool]) -> Result<Mounted, WorkerError> {
+    let mut guards = Vec::new();
+    let mut dirs = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        match input {
+            InputDirs::Layers(lowers) if used.get(i).copied().unwrap_or(false) => {
+                let dir = base.join(format!("src-{i}"));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| WorkerError::io(format!("creating {}", dir.display()), e))?;
+                if !lowers.is_empty() {
+                    let refs: Vec<&Path> = lowers.iter().map(|p| p.as_path()).collect();
+                    guards.push(
+                        mount_layers(&refs, None, &dir)
+                            .map_err(|e| WorkerError::io(format!("mounting input {i}"), e))?,
+                    );
+                }
+                dirs.push(Some(dir));
+            }
+            _ => dirs.push(None),
+        }
+    }
+    Ok(Mounted {
+        _guards: guards,
+        dirs,
+    })
+}
+
+fn source_trees<'a>(inputs: &'a [InputDirs], mounted: &'a Mounted) -> Vec<Option<SourceTree<'a>>> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| match input {
+            InputDirs::Local(index) => Some(SourceTree {
+                root: &index.root,
+                exclude: &index.exclude_patterns,
+                owner: Some((0, 0)),
+            }),
+            InputDirs::Layers(_) => mounted.dirs[i].as_deref().map(|root| SourceTree {
+                root,
+                exclude: &[],
+                owner: None,
+            }),
+        })
+        .collect()
+}
+
+fn copy_sources_used(op: &FileOp, n: usize) -> Vec<bool> {
+    let mut used = vec![false; n];
+    for a in &op.actions {
+        if let FileAction::Copy(c) = a
+            && c.source < n
+        {
+            used[c.source] = true;
+        }
+    }
+    used
+}
+
+fn op_err(e: WorkerError) -> OpError {
+    OpError::new(e.to_string())
+}
+
+impl Backend for Worker {
+    async fn source(&self, v: &Vertex, progress: Progress) -> Result<Output, OpError> {
+        let Op::Source(src) = &v.op else {
+            return Err(OpError::new("not a source op"));
+        };
+        match src {
+            SourceOp::Image {
+                reference,
+                platform,
+            } => {
+                let r = Reference::parse(reference).map_err(|e| OpError::new(e.to_string()))?;
+                let img = self
+                    .images
+                    .resolve(&r, platform, self.config.allow_stale_images)
+                    .await
+                    .map_err(op_err)?;
+                progress.status(format!("resolve {}", img.reference), 0, None, true);
+                let ids: Vec<Digest> = img.layers.iter().map(|l| l.diff_id.clone()).collect();
+                for l in img.layers {
+                    self.layers.add_remote(l);
+                }
+                Ok(Output::layers(ids))
+            }
+            SourceOp::Local { name, .. } => {
+                let index = self.context(name).await.map_err(op_err)?;
+                Ok(Output::Local {
+                    name: name.clone(),
+                    digest: index.digest.clone(),
+                    handle: index,
+                })
+            }
+            SourceOp::Http { .. } | SourceOp::Git { .. } | SourceOp::OciLayout { .. } => {
+                crate::remote::source(self, src, &progress)
+                    .await
+                    .map_err(op_err)
+            }
+        }
+    }
+
+    async fn key_components(
+        &self,
+        v: &Vertex,
+        inputs: &[Arc<Output>],
+    ) -> Result<Vec<KeyComponent>, OpError> {
+        match &v.op {
+            Op::File(op) => {
+                let progress = Progress::detached(&v.digest);
+                let dirs = self.file_sources(inputs, &progress).await.map_err(op_err)?;
+                let mut out = Vec::new();
+                if let Some(b) = op.base
+                    && let Some(input) = inputs.get(b)
+                {
+                    out.push(KeyComponent::new("base", input.digest().clone()));
+                }
+                let copies: Vec<(usize, CopyAction)> = op
+                    .actions
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| match a {
+                        FileAction::Copy(c) => Some((i, c.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                if copies.is_empty() {
+                    return Ok(out);
+                }
+                let store = self.store.clone();
+                let used = copy_sources_used(op, inputs.len());
+                let selections = tokio::task::spawn_blocking(
+                    move || -> Result<Vec<KeyComponent>, WorkerError> {
+                        let work = store.work_dir()?;
+                        let mounted = mount_sources(work.path(), &dirs, &used)?;
+                        let trees = source_trees(&dirs, &mounted);
+                        let mut out = Vec::new();
+                        for (i, c) in copies {
+                            let tree = trees.get(c.source).and_then(|t| t.as_ref());
+                            let digest = match tree {
+                                Some(t) => {
+                                    let mut hasher: Box<dyn FileHasher> = match &dirs[c.source] {
+                                        InputDirs::Local(index) => Box::new(index.hasher()),
+                                        InputDirs::Layers(_) => Box::new(PlainHasher),
+                                    };
+                                    fileop::selection_digest(&c, t, hasher.as_mut())
+                                        .map_err(|e| WorkerError::Failed(e.to_string()))?
+                                }
+                                None => Digest::of(b"empty"),
+                            };
+                            out.push(KeyComponent::new(format!("copy {i} {}", c.src), digest));
+                        }
+                        Ok(out)
+                    },
+                )
+                .await
+                .map_err(|e| OpError::new(format!("computing cache key: {e}")))?
+                .map_err(op_err)?;
+                out.extend(selections);
+                Ok(out)
+            }
+            _ => Ok(inputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| KeyComponent::new(format!("input {i}"), o.digest().clone()))
+                .collect()),
+        }
+    }
+
+    async fn run(
+        &self,
+        v: &Vertex,
+        inputs: &[Arc<Output>],
+        progress: Progress,
+    ) -> Result<Output, OpError> {
+        match &v.op {
+            Op::File(op) => self.run_file(op, inputs, &progress).await.map_err(op_err),
+            Op::Exec(op) => crate::exec::run(self, v, op, inputs, &progress)
+                .await
+                .map_err(op_err),
+            _ => Err(OpError::new(format!(
+                "{} ops are not run by the worker",
+                v.op.kind()
+            ))),
+        }
+    }
+}
+
+impl Worker {
+    async fn run_file(
+        &self,
+        op: &FileOp,
+        inputs: &[Arc<Output>],
+        progress: &Progress,
+    ) -> Result<Output, WorkerError> {
+        let base_layers: Vec<Digest> = match op.base {
+            Some(b) => inputs
+                .get(b)
+                .and_then(|o| o.layer_ids())
+                .ok_or_else(|| WorkerError::Invalid("file op base is not a filesystem".into()))?
+                .to_vec(),
+            None => Vec::new(),
+        };
+        let base_dirs = self.lowers(&base_layers, progress).await?;
+        let dirs = self.file_sources(inputs, progress).await?;
+        let store = self.store.clone();
+        let used = copy_sources_used(op, inputs.len());
+        let actions = op.actions.clone();
+        let id = tokio::task::spawn_blocking(move || -> Result<Digest, WorkerError> {
+            let work = store.work_dir()?;
+            let merged = work.path().join("merged");
+            std::fs::create_dir_all(&merged)
+                .map_err(|e| WorkerError::io("creating mount point", e))?;
+            // Over an empty base the upper dir is the whole filesystem: no mount needed.
+            let base_mount = if base_dirs.is_empty() {
+                None
+            } else {
+                let refs: Vec<&Path> = base_dirs.iter().map(|p| p.as_path()).collect();
+                Some(
+                    mount_layers(
+                        &refs,
+                        Some(Upper {
+                            upper: work.upper(),
+                            work: work.overlay_work(),
+                        }),
+                        &merged,
+                    )
+                    .map_err(|e| WorkerError::io("mounting the step's filesystem", e))?,
+                )
+            };
+            let root = if base_mount.is_some() {
+                merged.clone()
+            } else {
+                work.upper().to_path_buf()
+            };
+            {
+                let mounted = mount_sources(work.path(), &dirs, &used)?;
+                let trees = source_trees(&dirs, &mounted);
+                fileop::apply(&root, &actions, &trees, &ApplyOptions::default())
+                    .map_err(|e| WorkerError::Failed(e.to_string()))?;
+            }
+            if let Some(m) = base_mount {
+                m.unmount()
+                    .map_err(|e| WorkerError::io("unmounting the step's filesystem", e))?;
+            }
+            let id = kiln_layer::tree_digest(work.upper())?;
+            work.commit(&id)?;
+            Ok(id)
+        })
+        .await
+        .map_err(|e| WorkerError::Failed(format!("file operation: {e}")))??;
+        let mut layers = base_layers;
+        layers.push(id);
+        Ok(Output::layers(layers))
+    }
+}
