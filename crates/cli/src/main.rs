@@ -29,7 +29,7 @@ fn main() -> ExitCode {
                 eprintln!("ERROR: cannot create a private mount namespace: {e}");
                 return ExitCode::from(1);
             }
-            runtime().and_then(|rt| rt.block_on(build::run(state_dir(cli.root), args)))
+            runtime().and_then(|rt| rt.block_on(build::run(state_dir(cli.root), *args)))
         }
         Command::Du => runtime().and_then(|rt| rt.block_on(build::du(state_dir(cli.root)))),
         Command::Prune(args) => {
@@ -64,7 +64,9 @@ fn state_dir(root: Option<PathBuf>) -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("kiln");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/kiln")
 }
 
