@@ -1,0 +1,35 @@
+//! The smallest end-to-end check: a multi-stage build with RUN steps into an OCI
+//! tarball, read back by the conformance suite's own reader semantics (index, manifest,
+//! config) — and the same build again, served from the cache.
+
+mod common;
+
+use common::{BUSYBOX, Context, State, ready, text};
+
+#[test]
+fn multi_stage_build_with_run_then_cached_rebuild() {
+    if !ready("multi_stage_build_with_run_then_cached_rebuild") {
+        return;
+    }
+    let df = format!(
+        "FROM {BUSYBOX} AS build\nCOPY in.txt /in.txt\nRUN tr a-z A-Z < /in.txt > /out.txt\nFROM {BUSYBOX}\nCOPY --from=build /out.txt /result.txt\n"
+    );
+    let ctx = Context::new(&df, &[("in.txt", "hello\n")]);
+    let state = State::new();
+    let out = ctx.path().join("out.tar");
+    let o = state.build(&["-o", &format!("type=oci,dest={}", out.display()), ctx.arg()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = std::fs::read(&out).unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("RUN tr a-z A-Z"), "{stderr}");
+
+    let o = state.build(&["-o", &format!("type=oci,dest={}", out.display()), ctx.arg()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.matches(" CACHED").count(), 3, "{stderr}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        first,
+        "the rebuild wrote other bytes"
+    );
+}
