@@ -150,6 +150,11 @@ pub struct BuildArgs {
     #[arg(long = "print-graph")]
     pub print_graph: bool,
 
+    /// Build this graph (JSON, as `--print-graph` prints it and docs/graph.md
+    /// describes) instead of a Dockerfile; PATH is the `context` local directory.
+    #[arg(long = "graph", value_name = "FILE", conflicts_with = "file")]
+    pub graph: Option<PathBuf>,
+
     /// Run at most this many steps at once (default: the number of CPUs).
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,

@@ -290,7 +290,14 @@ fn open_store(root: &Path) -> Result<Arc<Store>, String> {
 }
 
 pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
-    let df = read_dockerfile(&args)?;
+    let df = match &args.graph {
+        Some(_) => DockerfileInput {
+            name: "graph".into(),
+            path: None,
+            bytes: Vec::new(),
+        },
+        None => read_dockerfile(&args)?,
+    };
     if !args.context.is_dir() {
         return Err(err(format!(
             "unable to prepare context: path {:?} not found",
@@ -406,9 +413,17 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
         platforms.into_iter().map(Some).collect()
     };
 
-    // Convert each platform (base images are resolved as the frontend asks).
+    // Convert each platform (base images are resolved as the frontend asks), or take
+    // the graph given.
     let mut defs = Vec::new();
-    for platform in targets {
+    if let Some(g) = &args.graph {
+        let bytes = std::fs::read(g).map_err(|e| err(format!("reading {}: {e}", g.display())))?;
+        defs.push(
+            kiln_graph::Definition::from_json(&bytes)
+                .map_err(|e| err(format!("{}: {e}", g.display())))?,
+        );
+    }
+    for platform in targets.into_iter().filter(|_| args.graph.is_none()) {
         let mut opts = base_opts.clone();
         opts.target_platform = platform;
         let resolver = Resolver {

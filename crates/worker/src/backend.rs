@@ -82,20 +82,28 @@ impl Worker {
         &self.config.locals
     }
 
-    async fn context(&self, name: &str) -> Result<Arc<ContextIndex>, WorkerError> {
+    /// The index of local directory `name` as the graph's source op selects it: the
+    /// op's exclude patterns decide what is visible (the graph is the contract).
+    async fn context(
+        &self,
+        name: &str,
+        exclude_patterns: &[String],
+    ) -> Result<Arc<ContextIndex>, WorkerError> {
+        let key = format!("{name}\0{}", exclude_patterns.join("\0"));
         if let Some(c) = self
             .contexts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(name)
+            .get(&key)
         {
             return Ok(c.clone());
         }
-        let dir = self.config.locals.get(name).cloned().ok_or_else(|| {
+        let mut dir = self.config.locals.get(name).cloned().ok_or_else(|| {
             WorkerError::Invalid(format!(
                 "no local directory named {name:?} was given to the build"
             ))
         })?;
+        dir.exclude_patterns = exclude_patterns.to_vec();
         let store = self.store.clone();
         let n = name.to_string();
         let index = tokio::task::spawn_blocking(move || ContextIndex::build(&store, &n, &dir))
@@ -105,7 +113,7 @@ impl Worker {
         self.contexts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), index.clone());
+            .insert(key, index.clone());
         Ok(index)
     }
 
@@ -249,8 +257,11 @@ impl Backend for Worker {
                 }
                 Ok(Output::layers(ids))
             }
-            SourceOp::Local { name, .. } => {
-                let index = self.context(name).await.map_err(op_err)?;
+            SourceOp::Local {
+                name,
+                exclude_patterns,
+            } => {
+                let index = self.context(name, exclude_patterns).await.map_err(op_err)?;
                 Ok(Output::Local {
                     name: name.clone(),
                     digest: index.digest.clone(),
