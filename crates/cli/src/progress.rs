@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiln_graph::Digest;
 use kiln_solver::Event;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -38,9 +37,19 @@ pub async fn render(mode: ProgressMode, mut rx: UnboundedReceiver<Event>) {
             }
         }
         ProgressMode::Tty => {
-            let mut tty = TtyRenderer::new();
-            while let Some(e) = rx.recv().await {
-                tty.handle(e);
+            let width = rustix::termios::tcgetwinsize(std::io::stderr())
+                .map(|w| w.ws_col as usize)
+                .unwrap_or(100);
+            let mut tty = TtyRenderer::new(std::io::stderr(), width);
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    e = rx.recv() => match e {
+                        Some(e) => tty.handle(e),
+                        None => break,
+                    },
+                    _ = tick.tick() => tty.draw(),
+                }
             }
             tty.finish();
         }
@@ -242,54 +251,103 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A live view: one line per running step with its elapsed time and transfers,
-/// finished steps printed above it once.
-struct TtyRenderer {
-    multi: MultiProgress,
-    bars: HashMap<Digest, (ProgressBar, String, Instant, bool)>,
+/// A live view for terminals: finished steps are printed once, above a block of the
+/// running steps (name, elapsed time, latest output or transfer) redrawn in place.
+struct TtyRenderer<W: Write> {
+    out: W,
+    width: usize,
+    running: Vec<Running>,
     logs: HashMap<Digest, Vec<String>>,
+    cached: HashMap<Digest, bool>,
+    drawn: usize,
     started: Instant,
 }
 
-impl TtyRenderer {
-    fn new() -> Self {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+struct Running {
+    vertex: Digest,
+    name: String,
+    since: Instant,
+    detail: String,
+}
+
+impl<W: Write> TtyRenderer<W> {
+    fn new(out: W, width: usize) -> Self {
         TtyRenderer {
-            multi,
-            bars: HashMap::new(),
+            out,
+            width: width.max(40),
+            running: Vec::new(),
             logs: HashMap::new(),
+            cached: HashMap::new(),
+            drawn: 0,
             started: Instant::now(),
         }
+    }
+
+    /// Removes the running block drawn last.
+    fn erase(&mut self) {
+        for _ in 0..self.drawn {
+            let _ = write!(self.out, "\x1b[1A\x1b[2K");
+        }
+        self.drawn = 0;
+    }
+
+    fn line(&self, text: &str) -> String {
+        truncate(text, self.width.saturating_sub(1))
+    }
+
+    /// Draws the running block below what was printed.
+    fn draw(&mut self) {
+        self.erase();
+        let header = format!(
+            "[+] Building {:.1}s ({} running)",
+            self.started.elapsed().as_secs_f64(),
+            self.running.len()
+        );
+        let mut lines = vec![header];
+        for r in &self.running {
+            let mut l = format!(" => {} {:.1}s", r.name, r.since.elapsed().as_secs_f64());
+            if !r.detail.is_empty() {
+                l.push_str("  ");
+                l.push_str(&r.detail);
+            }
+            lines.push(l);
+        }
+        for l in &lines {
+            let l = self.line(l);
+            let _ = writeln!(self.out, "{l}");
+        }
+        self.drawn = lines.len();
+        let _ = self.out.flush();
+    }
+
+    /// Prints a line above the running block.
+    fn print(&mut self, text: &str) {
+        self.erase();
+        let _ = writeln!(self.out, "{text}");
     }
 
     fn handle(&mut self, e: Event) {
         match e {
             Event::Started { vertex, name, .. } => {
-                if self.bars.contains_key(&vertex) {
-                    return;
+                if !self.running.iter().any(|r| r.vertex == vertex) {
+                    self.running.push(Running {
+                        vertex,
+                        name,
+                        since: Instant::now(),
+                        detail: String::new(),
+                    });
                 }
-                let bar = self.multi.add(ProgressBar::new_spinner());
-                bar.set_style(
-                    ProgressStyle::with_template(" => {msg} {elapsed:.dim}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.set_message(name.clone());
-                bar.enable_steady_tick(Duration::from_millis(100));
-                self.bars.insert(vertex, (bar, name, Instant::now(), false));
             }
             Event::Cached { vertex } => {
-                if let Some(b) = self.bars.get_mut(&vertex) {
-                    b.3 = true;
-                }
+                self.cached.insert(vertex, true);
             }
             Event::Miss { .. } => {}
             Event::Log { vertex, data, .. } => {
                 let lines = self.logs.entry(vertex.clone()).or_default();
-                for l in data.lines() {
-                    lines.push(l.to_string());
-                }
-                if let (Some(b), Some(last)) = (self.bars.get(&vertex), lines.last()) {
-                    b.0.set_message(format!("{}  {}", b.1, truncate(last, 60)));
+                lines.extend(data.lines().map(str::to_string));
+                let last = lines.last().cloned().unwrap_or_default();
+                if let Some(r) = self.running.iter_mut().find(|r| r.vertex == vertex) {
+                    r.detail = last;
                 }
             }
             Event::Status {
@@ -299,12 +357,16 @@ impl TtyRenderer {
                 total,
                 ..
             } => {
-                if let Some(b) = self.bars.get(&vertex) {
-                    let amount = match total {
-                        Some(t) => format!("{} / {}", human_bytes(current), human_bytes(t)),
-                        None => human_bytes(current),
+                if let Some(r) = self.running.iter_mut().find(|r| r.vertex == vertex) {
+                    r.detail = match total {
+                        Some(t) => format!(
+                            "{} {} / {}",
+                            truncate(&id, 24),
+                            human_bytes(current),
+                            human_bytes(t)
+                        ),
+                        None => truncate(&id, 40),
                     };
-                    b.0.set_message(format!("{}  {} {}", b.1, truncate(&id, 24), amount));
                 }
             }
             Event::Completed {
@@ -312,34 +374,41 @@ impl TtyRenderer {
                 duration,
                 error,
             } => {
-                if let Some((bar, name, _, cached)) = self.bars.remove(&vertex) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                    let status = match &error {
-                        Some(_) => "ERROR".to_string(),
-                        None if cached => "CACHED".to_string(),
-                        None => format!("{:.1}s", duration.as_secs_f64()),
-                    };
-                    let _ = self.multi.println(format!(" => {name}  {status}"));
-                    if let Some(err) = error {
-                        if let Some(lines) = self.logs.get(&vertex) {
-                            for l in lines.iter().rev().take(10).rev() {
-                                let _ = self.multi.println(format!("    {l}"));
-                            }
-                        }
-                        let _ = self.multi.println(format!("    ERROR: {err}"));
+                let Some(pos) = self.running.iter().position(|r| r.vertex == vertex) else {
+                    return;
+                };
+                let r = self.running.remove(pos);
+                let status = match &error {
+                    Some(_) => "ERROR".to_string(),
+                    None if self.cached.contains_key(&vertex) => "CACHED".to_string(),
+                    None => format!("{:.1}s", duration.as_secs_f64()),
+                };
+                let line = self.line(&format!(" => {}  {status}", r.name));
+                self.print(&line);
+                if let Some(err) = error {
+                    let tail: Vec<String> = self
+                        .logs
+                        .get(&vertex)
+                        .map(|l| l.iter().rev().take(10).rev().cloned().collect())
+                        .unwrap_or_default();
+                    for l in tail {
+                        self.print(&format!("    {l}"));
                     }
+                    self.print(&format!("    ERROR: {err}"));
                 }
             }
         }
+        self.draw();
     }
 
-    fn finish(self) {
-        for (_, (bar, ..)) in self.bars {
-            bar.finish_and_clear();
-        }
-        let _ = self.multi.clear();
-        eprintln!("[+] Building {:.1}s", self.started.elapsed().as_secs_f64());
+    fn finish(&mut self) {
+        self.erase();
+        let _ = writeln!(
+            self.out,
+            "[+] Built in {:.1}s",
+            self.started.elapsed().as_secs_f64()
+        );
+        let _ = self.out.flush();
     }
 }
 
@@ -400,6 +469,43 @@ mod tests {
         assert_eq!(lines[3], "#2 [2/2] RUN make");
         assert!(lines[4].starts_with("#2 0.0") && lines[4].ends_with(" hello"));
         assert_eq!(lines[5], "#2 DONE 0.3s");
+    }
+
+    #[test]
+    fn tty_view_prints_finished_steps_once_and_redraws_running_ones() {
+        let mut out = Vec::new();
+        {
+            let mut r = TtyRenderer::new(&mut out, 80);
+            let a = Digest::of(b"a");
+            r.handle(Event::Started {
+                vertex: a.clone(),
+                name: "[1/2] RUN make".into(),
+                at: SystemTime::now(),
+            });
+            r.handle(Event::Log {
+                vertex: a.clone(),
+                stream: Stream::Stdout,
+                data: "compiling\n".into(),
+            });
+            r.handle(Event::Completed {
+                vertex: a,
+                duration: Duration::from_millis(1500),
+                error: None,
+            });
+            r.finish();
+        }
+        let text = String::from_utf8(out).unwrap();
+        let visible = text.replace("\x1b[1A\x1b[2K", "");
+        assert!(
+            visible.contains(" => [1/2] RUN make 0.0s  compiling"),
+            "{visible}"
+        );
+        assert_eq!(
+            visible.matches(" => [1/2] RUN make  1.5s").count(),
+            1,
+            "{visible}"
+        );
+        assert!(visible.trim_end().ends_with("s"), "{visible}");
     }
 
     #[test]
