@@ -450,6 +450,11 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
         println!("{}", def.to_json());
         return Ok(());
     }
+    if !rustix::process::geteuid().is_root() {
+        return Err(err(
+            "building needs root: kiln mounts overlay filesystems and runs steps with runc (rootless builds are not supported yet; --print-graph works without root)",
+        ));
+    }
 
     let worker = Arc::new(Worker::new(
         store.clone(),
