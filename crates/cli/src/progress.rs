@@ -138,7 +138,15 @@ impl<W: Write> PlainRenderer<W> {
                     let _ = writeln!(self.out, "#{} CACHED", v.number);
                 }
             }
-            Event::Miss { .. } => {}
+            Event::Miss { vertex, reason } => {
+                // kiln's addition to BuildKit's format: why a step that ran before missed.
+                if reason != kiln_solver::FIRST_BUILD {
+                    self.switch_to(&vertex, None);
+                    if let Some(v) = self.vertices.get(&vertex) {
+                        let _ = writeln!(self.out, "#{} cache miss: {reason}", v.number);
+                    }
+                }
+            }
             Event::Log {
                 vertex,
                 stream: _,

@@ -18,4 +18,4 @@ mod solve;
 
 pub use output::{Output, chain_digest};
 pub use progress::{Event, EventSink, Progress, Stream};
-pub use solve::{Backend, OpError, SolveError, SolveOptions, Solver, cache_key};
+pub use solve::{Backend, FIRST_BUILD, OpError, SolveError, SolveOptions, Solver, cache_key};

@@ -237,7 +237,7 @@ impl<B: Backend> Walk<B> {
 
         start(&self);
         let mut components = vec![KeyComponent {
-            label: "op".into(),
+            label: STEP_DEFINITION.into(),
             digest: vertex_digest(&v.op, &[]),
         }];
         let extra = self.backend.key_components(v, &inputs).await.map_err(|e| {
@@ -327,12 +327,16 @@ impl<B: Backend> Walk<B> {
             Err(_) => return "no previous result".into(),
         };
         let Some(prev) = previous.first() else {
-            return "first build of this step".into();
+            return FIRST_BUILD.into();
         };
         let mut changed = Vec::new();
         for c in components {
             match prev.components.iter().find(|p| p.label == c.label) {
                 Some(p) if p.digest == c.digest => {}
+                Some(_) if c.label == STEP_DEFINITION => changed.push(
+                    "the step's definition changed (command, environment, arguments or flags)"
+                        .to_string(),
+                ),
                 Some(_) => changed.push(format!("{} changed", c.label)),
                 None => changed.push(format!("{} is new", c.label)),
             }
@@ -349,6 +353,12 @@ impl<B: Backend> Walk<B> {
         }
     }
 }
+
+/// The label of the key component that is the op itself.
+const STEP_DEFINITION: &str = "step definition";
+
+/// The miss reason of a step that never ran before under its name.
+pub const FIRST_BUILD: &str = "no earlier result for this step";
 
 /// The cache key: sha256 over the labelled components, in order.
 pub fn cache_key(components: &[KeyComponent]) -> Digest {

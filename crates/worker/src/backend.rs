@@ -289,7 +289,7 @@ impl Backend for Worker {
                 if let Some(b) = op.base
                     && let Some(input) = inputs.get(b)
                 {
-                    out.push(KeyComponent::new("base", input.digest().clone()));
+                    out.push(KeyComponent::new("base filesystem", input.digest().clone()));
                 }
                 let copies: Vec<(usize, CopyAction)> = op
                     .actions
@@ -324,7 +324,10 @@ impl Backend for Worker {
                                 }
                                 None => Digest::of(b"empty"),
                             };
-                            out.push(KeyComponent::new(format!("copy {i} {}", c.src), digest));
+                            out.push(KeyComponent::new(
+                                format!("files of {} (action {i})", c.src),
+                                digest,
+                            ));
                         }
                         Ok(out)
                     },
@@ -335,6 +338,18 @@ impl Backend for Worker {
                 out.extend(selections);
                 Ok(out)
             }
+            Op::Exec(exec) => Ok(inputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    let label = match exec.mounts.iter().find(|m| m.input == Some(i)) {
+                        Some(m) if m.target == "/" => "root filesystem".to_string(),
+                        Some(m) => format!("mount {}", m.target),
+                        None => format!("input {i}"),
+                    };
+                    KeyComponent::new(label, o.digest().clone())
+                })
+                .collect()),
             _ => Ok(inputs
                 .iter()
                 .enumerate()
