@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use kiln_exporter::{
     Destination, ExportLayer, Image, ImageSpec, OutputSpec, PushProgress, assemble, push,
-    write_docker, write_local, write_oci, write_tar,
+    push_multi, write_docker, write_local, write_oci, write_oci_multi, write_tar,
 };
 use kiln_graph::{Definition, Digest, History};
 use kiln_layer::Compression;
@@ -203,10 +203,8 @@ pub async fn export_all(
     epoch: Option<i64>,
     sink: &EventSink,
 ) -> Result<(), String> {
-    if def.targets.len() > 1 && !outputs.is_empty() {
-        return Err(err(
-            "exporting several platforms at once is not supported yet; build one --platform at a time",
-        ));
+    if def.targets.len() > 1 {
+        return export_multi(worker, registry, def, roots, outputs, epoch, sink).await;
     }
     let Some(target) = def.targets.first() else {
         return Ok(());
@@ -359,6 +357,131 @@ pub async fn export_all(
     if let Some(path) = &args.metadata_file {
         let json = serde_json::to_vec_pretty(&serde_json::Value::Object(metadata)).map_err(err)?;
         write_atomic(path, &json)?;
+    }
+    Ok(())
+}
+
+/// A client for pushing to the names of an output, with `registry.insecure` honoured.
+fn push_client(registry: &Client, names: &[String], insecure: bool) -> Result<Client, String> {
+    if !insecure {
+        return Ok(registry.clone());
+    }
+    let mut cfg = registry.config().clone();
+    for n in names {
+        if let Ok(r) = Reference::parse(n) {
+            cfg.insecure_registries.push(r.registry().to_string());
+        }
+    }
+    Client::new(cfg).map_err(err)
+}
+
+/// Exports a build of several platforms: one index over a manifest per platform for
+/// image outputs, one directory per platform (`linux_amd64`) for local outputs.
+async fn export_multi(
+    worker: &Arc<Worker>,
+    registry: &Client,
+    def: &Definition,
+    roots: &[Option<Arc<Output>>],
+    outputs: &[OutputSpec],
+    epoch: Option<i64>,
+    sink: &EventSink,
+) -> Result<(), String> {
+    let mut per_target = Vec::new();
+    for (t, root) in def.targets.iter().zip(roots) {
+        let layers: Vec<Digest> = match root {
+            None => Vec::new(),
+            Some(o) => o
+                .layer_ids()
+                .ok_or_else(|| err("the build result is a local directory, not a filesystem"))?
+                .to_vec(),
+        };
+        per_target.push((t, layers));
+    }
+    for out in outputs {
+        match out {
+            OutputSpec::Local {
+                dest,
+                source_date_epoch,
+                ..
+            } => {
+                let step = Step::start(sink, "exporting to client directory");
+                let mut r = Ok(());
+                for (t, layers) in &per_target {
+                    let p = &t.platform;
+                    let mut dir_name = format!("{}_{}", p.os, p.architecture);
+                    if let Some(v) = &p.variant {
+                        dir_name.push('_');
+                        dir_name.push_str(v);
+                    }
+                    if let Err(e) = std::fs::create_dir_all(dest) {
+                        r = Err(err(format!("creating {}: {e}", dest.display())));
+                        break;
+                    }
+                    let (d, e) = (dest.join(dir_name), source_date_epoch.or(epoch));
+                    r = export_fs(worker, layers, &step.progress(), move |root| {
+                        write_local(root, &d, e).map_err(err)
+                    })
+                    .await;
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                step.done(r)?;
+            }
+            OutputSpec::Tar { .. } => {
+                return Err(err(
+                    "type=tar exports one platform; use type=local or type=oci for several",
+                ));
+            }
+            OutputSpec::Docker { .. } => {
+                return Err(err(
+                    "docker exporter does not currently support exporting manifest lists",
+                ));
+            }
+            OutputSpec::Oci { tar: false, .. } => {
+                return Err(err(
+                    "an OCI layout directory of several platforms is not supported yet; use tar=true",
+                ));
+            }
+            OutputSpec::Oci { image, .. } | OutputSpec::Image { image, .. } => {
+                let step = Step::start(sink, "exporting to image");
+                let progress = step.progress();
+                let r = async {
+                    let e = image.source_date_epoch.or(epoch);
+                    let mut images = Vec::new();
+                    for (t, layers) in &per_target {
+                        let img = image_for(worker, layers, image, &t.image, e, &progress).await?;
+                        let opts = out
+                            .assemble_options(&t.platform, e)
+                            .map_err(err)?
+                            .ok_or_else(|| err("not an image output"))?;
+                        let a = assemble(&img, &opts).map_err(err)?;
+                        images.push((a, img));
+                    }
+                    let parts: Vec<(&kiln_exporter::Assembled, &Image)> = images.iter().map(|(a, i)| (a, i)).collect();
+                    match out {
+                        OutputSpec::Oci { dest, .. } => {
+                            write_oci_multi(&parts, &dest_path(dest), &image.names).map_err(err)
+                        }
+                        OutputSpec::Image { push: true, insecure, .. } => {
+                            let client = push_client(registry, &image.names, *insecure)?;
+                            let names: Vec<Reference> = image
+                                .names
+                                .iter()
+                                .map(|n| Reference::parse(n).map_err(err))
+                                .collect::<Result<_, _>>()?;
+                            if names.is_empty() {
+                                return Err(err("push needs an image name: -t NAME or -o type=image,name=NAME,push=true"));
+                            }
+                            push_multi(&client, &names, &parts, |_| {}).await.map_err(err)
+                        }
+                        _ => Ok(()),
+                    }
+                }
+                .await;
+                step.done(r)?;
+            }
+        }
     }
     Ok(())
 }

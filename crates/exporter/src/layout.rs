@@ -514,6 +514,85 @@ fn write_layout_dir(
     target.commit(0o755)
 }
 
+/// The index (OCI) or manifest list (Docker media types) of a multi-platform image:
+/// its bytes and its descriptor's media type.
+pub fn platform_index(parts: &[&Assembled]) -> (Vec<u8>, &'static str) {
+    let docker = parts
+        .first()
+        .is_some_and(|a| a.media_types == crate::assemble::MediaTypes::Docker);
+    let media_type = if docker {
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    } else {
+        OCI_INDEX
+    };
+    let annotations: Vec<&BTreeMap<String, String>> =
+        parts.iter().map(|a| &a.descriptor.annotations).collect();
+    let bytes = gojson::marshal(&TarIndex {
+        schema_version: 2,
+        media_type,
+        manifests: parts
+            .iter()
+            .zip(&annotations)
+            .map(|(a, ann)| a.index_entry(ann))
+            .collect(),
+    });
+    (bytes, media_type)
+}
+
+/// Writes a multi-platform image as an OCI layout tarball (`-` is stdout): the
+/// layout's `index.json` names an index listing one manifest per platform, as
+/// BuildKit's oci exporter writes it.
+pub fn write_oci_multi(
+    parts: &[(&Assembled, &Image)],
+    dest: &Path,
+    names: &[String],
+) -> Result<(), ExportError> {
+    let names = normalize_names(names)?;
+    let assembled: Vec<&Assembled> = parts.iter().map(|(a, _)| *a).collect();
+    let (index_bytes, media_type) = platform_index(&assembled);
+    let index_digest = Digest::of(&index_bytes);
+    let mut all = Vec::new();
+    for (a, image) in parts {
+        all.extend(blobs(a, image)?);
+    }
+    all.push(Blob {
+        digest: &index_digest,
+        size: index_bytes.len() as u64,
+        source: Source::Bytes(&index_bytes),
+    });
+    all.sort_by(|x, y| x.digest.cmp(y.digest));
+    all.dedup_by(|x, y| x.digest == y.digest);
+    let mut entries = Vec::new();
+    let name_list: Vec<Option<String>> = if names.is_empty() {
+        vec![None]
+    } else {
+        names.iter().map(|n| Some(n.to_string())).collect()
+    };
+    for n in &name_list {
+        let mut e = serde_json::Map::new();
+        e.insert("mediaType".into(), media_type.into());
+        e.insert("digest".into(), index_digest.to_string().into());
+        e.insert("size".into(), (index_bytes.len() as u64).into());
+        if let Some(full) = n {
+            let mut ann = serde_json::Map::new();
+            ann.insert(ANNOTATION_IMAGE_NAME.into(), full.clone().into());
+            ann.insert(ANNOTATION_REF_NAME.into(), oci_ref_name(full).into());
+            e.insert("annotations".into(), ann.into());
+        }
+        entries.push(serde_json::Value::Object(e));
+    }
+    let mut root = serde_json::Map::new();
+    root.insert("schemaVersion".into(), 2.into());
+    root.insert("mediaType".into(), OCI_INDEX.into());
+    root.insert("manifests".into(), entries.into());
+    let index_json = serde_json::to_vec(&serde_json::Value::Object(root))
+        .map_err(|e| ExportError::InvalidImage(format!("index.json: {e}")))?;
+    let epoch = parts.first().and_then(|(a, _)| a.source_date_epoch);
+    let mut sink = TarSink::open(dest, "OCI image")?;
+    write_layout_tar(&mut sink, &all, &index_json, &[], epoch)?;
+    sink.commit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

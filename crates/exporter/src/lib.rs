@@ -58,6 +58,9 @@ pub use assemble::{
 pub use error::ExportError;
 pub use fs::{write_local, write_tar};
 pub use kiln_registry::Descriptor;
-pub use layout::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, write_docker, write_oci};
-pub use push::{PushProgress, push};
+pub use layout::{
+    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, platform_index, write_docker, write_oci,
+    write_oci_multi,
+};
+pub use push::{PushProgress, push, push_multi};
 pub use spec::{Annotations, CompressionSpec, CompressionType, Destination, ImageSpec, OutputSpec};

@@ -165,3 +165,42 @@ async fn skip_or_mount(
     }
     Ok(false)
 }
+
+/// Pushes a multi-platform image: every platform's manifest (with its blobs) by
+/// digest, then the index to every name.
+pub async fn push_multi(
+    client: &Client,
+    names: &[Reference],
+    parts: &[(&Assembled, &Image)],
+    progress: impl Fn(PushProgress) + Send + Sync,
+) -> Result<(), ExportError> {
+    for name in names {
+        for (a, image) in parts {
+            let by_digest = name.pinned(a.manifest_digest.clone());
+            push(
+                client,
+                std::slice::from_ref(&by_digest),
+                a,
+                image,
+                &progress,
+            )
+            .await?;
+        }
+    }
+    let assembled: Vec<&Assembled> = parts.iter().map(|(a, _)| *a).collect();
+    let (bytes, media_type) = crate::layout::platform_index(&assembled);
+    for name in names {
+        let digest = client
+            .push_manifest(name, media_type, &bytes)
+            .await
+            .map_err(|source| ExportError::Push {
+                reference: name.to_string(),
+                source,
+            })?;
+        progress(PushProgress::ManifestPushed {
+            target: name.clone(),
+            digest,
+        });
+    }
+    Ok(())
+}
