@@ -280,17 +280,7 @@ pub async fn export_all(
                             write_docker(&assembled, &img, &d, &image.names).map_err(err)?;
                         }
                         OutputSpec::Image { push: true, insecure, .. } => {
-                            let client = if *insecure {
-                                let mut cfg = registry.config().clone();
-                                for n in &image.names {
-                                    if let Ok(r) = Reference::parse(n) {
-                                        cfg.insecure_registries.push(r.registry().to_string());
-                                    }
-                                }
-                                Client::new(cfg).map_err(err)?
-                            } else {
-                                registry.clone()
-                            };
+                            let client = push_client(registry, &image.names, *insecure)?;
                             let names: Vec<Reference> = image
                                 .names
                                 .iter()
