@@ -132,7 +132,12 @@ impl Step {
         self.sink.send(Event::Completed {
             vertex: self.digest.clone(),
             duration: self.started.elapsed(),
-            error: r.as_ref().err().cloned(),
+            // The step's line says ERROR itself; the message keeps its own prefix
+            // only for the final report.
+            error: r
+                .as_ref()
+                .err()
+                .map(|e| e.strip_prefix("ERROR: ").unwrap_or(e).to_string()),
         });
         r
     }
