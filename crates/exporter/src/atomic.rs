@@ -181,6 +181,30 @@ impl DirTarget {
         matches!(self, DirTarget::Fresh { .. })
     }
 
+    /// `e` as the user should read it: a fresh directory is built under a temporary
+    /// name they never see, so a path under it is said as the same path under the
+    /// destination.
+    pub(crate) fn relocate(&self, e: ExportError) -> ExportError {
+        let DirTarget::Fresh { temp, dest } = self else {
+            return e;
+        };
+        match e {
+            ExportError::Io {
+                action,
+                path,
+                source,
+            } => ExportError::Io {
+                action,
+                path: match path.strip_prefix(temp.path()) {
+                    Ok(rest) => dest.join(rest),
+                    Err(_) => path,
+                },
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// Renames a fresh directory into place (with `mode`); nothing for an existing one.
     pub(crate) fn commit(self, mode: u32) -> Result<(), ExportError> {
         match self {
@@ -222,6 +246,34 @@ mod tests {
         let other = dir.path().join("other.tar");
         drop(AtomicFile::create(&other, 0o644).unwrap());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn errors_in_a_fresh_directory_name_the_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("layout");
+        let target = DirTarget::open(&dest).unwrap();
+        let inside = target.root().join("blobs/sha256/abc");
+        let e = ExportError::io("write", &inside, io::Error::other("disk full"));
+        let msg = target.relocate(e).to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "cannot write {}: disk full",
+                dest.join("blobs/sha256/abc").display()
+            )
+        );
+        // An existing directory is written in place: nothing to say differently.
+        fs::create_dir(dir.path().join("existing")).unwrap();
+        let existing = DirTarget::open(&dir.path().join("existing")).unwrap();
+        let path = dir.path().join("existing/x");
+        let e = ExportError::io("write", &path, io::Error::other("disk full"));
+        assert!(
+            existing
+                .relocate(e)
+                .to_string()
+                .contains(&*path.to_string_lossy())
+        );
     }
 
     #[test]
