@@ -204,6 +204,15 @@ fn push_inspect_pull_back_and_push_shared_layers_once() {
         );
     }
 
+    // ... and so does buildx's --push.
+    let t3 = format!("{addr}/x/t:3");
+    let o = a.build(&["-t", &t3, "--push", ctx.arg()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        digest_of(&skopeo_inspect(&t3, &["--raw"])),
+        digest_of(&raw_manifest)
+    );
+
     // 4. Pull back: another state dir builds FROM the pushed image.
     let b = State::new();
     let ctx2 = Context::new(&format!("FROM {y1}\nRUN cat /a.txt /built > /both\n"), &[]);
