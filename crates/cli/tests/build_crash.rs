@@ -1,6 +1,8 @@
 //! Crash safety: `kill -9` a build of a largish context at random moments, again
-//! and again in one state directory; then a normal build there succeeds, gives the
-//! bytes a fresh state directory gives, and leaves the store clean.
+//! and again in one state directory; the output path never holds a half-written
+//! image; then a normal build there succeeds, gives the bytes a fresh state
+//! directory gives, leaves the store clean and removes the temporaries the killed
+//! builds left beside the output.
 
 mod common;
 
@@ -70,6 +72,15 @@ fn build(state: &State, dest: &std::path::Path, ctx: &Context) -> Output {
         .expect("run kiln")
 }
 
+/// The exporter's temporaries in `dir`.
+fn temporaries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("kiln-tmp"))
+        .collect()
+}
+
 #[test]
 fn builds_killed_at_random_moments_leave_a_usable_store() {
     if !ready("builds_killed_at_random_moments_leave_a_usable_store") {
@@ -128,13 +139,14 @@ fn builds_killed_at_random_moments_leave_a_usable_store() {
         if let Ok(bytes) = std::fs::read(&dest) {
             assert!(bytes == reference, "round {round}: a half-written output");
         }
-        let stray: Vec<_> = std::fs::read_dir(out.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains("kiln-tmp"))
-            .collect();
-        eprintln!("round {round}: temporaries left beside the output: {stray:?}");
+        eprintln!(
+            "round {round}: temporaries left beside the output: {:?}",
+            temporaries(out.path())
+        );
     }
+    // A killed writer's temporary is taken for dead once nobody holds its lock
+    // and it has not been touched for a moment.
+    std::thread::sleep(Duration::from_millis(2500));
 
     assert!(killed_running > 0, "every build finished before its kill");
     let o = build(&crashed, &dest, &ctx);
@@ -144,6 +156,7 @@ fn builds_killed_at_random_moments_leave_a_usable_store() {
         "the build after the crashes differs from a fresh one"
     );
     crashed.assert_clean();
+    assert_eq!(temporaries(out.path()), Vec::<String>::new());
     // And again: now every step comes from the cache.
     let o = build(&crashed, &dest, &ctx);
     assert!(o.status.success(), "{}", text(&o));
