@@ -157,7 +157,8 @@ fn add_from_a_git_daemon() {
          ADD {remote}#main:sub /sub/\n\
          ADD {remote}?tag=v1&subdir=sub /q/\n\
          ADD --checksum={v1} {remote}#v1 /pinned/\n\
-         ADD --keep-git-dir=true {remote}#main /kept/\n"
+         ADD --keep-git-dir=true {remote}#main /kept/\n\
+         ADD {remote}?branch=main /branch/\n"
     );
     let (out, o) = build_local(&state, &df, &[]);
     assert!(o.status.success(), "{}", text(&o));
@@ -167,6 +168,7 @@ fn add_from_a_git_daemon() {
     assert!(!out.path().join("fs/sub/top.txt").exists());
     assert_eq!(read(&out, "q/inner.txt"), "inner\n");
     assert_eq!(read(&out, "pinned/top.txt"), "one\n");
+    assert_eq!(read(&out, "branch/top.txt"), "two\n");
     assert!(
         !out.path().join("fs/head/.git").exists(),
         ".git kept by default"
@@ -178,6 +180,17 @@ fn add_from_a_git_daemon() {
     // The symlink is copied as a symlink; nothing of the host's /etc is in the image.
     let link = out.path().join("fs/head/escape");
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/etc"));
+
+    // A query BuildKit does not understand is an error at its line, not ignored.
+    let (_, o) = build_local(
+        &state,
+        &format!("FROM {BUSYBOX}\nADD {remote}?refs=v1 /x/\n"),
+        &[],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = stderr(&o);
+    assert!(err.contains(r#"unexpected query "refs""#), "{err}");
+    assert!(err.contains(">>>   2 | ADD"), "{err}");
 
     // A checksum that is not the commit fails, naming both.
     let wrong = "0123456789abcdef0123456789abcdef01234567";
