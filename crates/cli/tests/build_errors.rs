@@ -106,6 +106,34 @@ fn registry_that_refuses_names_the_status() {
         "the registry was never asked"
     );
     state.assert_clean();
+
+    // Pushing there fails the same way, naming the image.
+    let ctx = Context::new(&format!("FROM {BUSYBOX}\nCOPY a /a\n"), &[("a", "a\n")]);
+    let name = format!("{}/private/img:2", server.addr);
+    let err = failing(
+        &state,
+        &["-o", &format!("type=registry,name={name}"), ctx.arg()],
+    );
+    assert!(err.contains(&name) && err.contains("401"), "{err}");
+    state.assert_clean();
+}
+
+#[test]
+fn push_to_an_unreachable_registry_names_it() {
+    if !ready("push_to_an_unreachable_registry_names_it") {
+        return;
+    }
+    let addr = format!("127.0.0.1:{}", free_port());
+    let ctx = Context::new(&format!("FROM {BUSYBOX}\nCOPY a /a\n"), &[("a", "a\n")]);
+    let state = State::new();
+    let err = failing(
+        &state,
+        &["-t", &format!("{addr}/x/y:1"), "--push", ctx.arg()],
+    );
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.contains(&format!("{addr}/x/y:1")), "{err}");
+    assert!(last.contains(&format!("registry {addr}")), "{err}");
+    state.assert_clean();
 }
 
 /// A registry serving `img:1`, one layer whose bytes do not match its digest
