@@ -590,8 +590,16 @@ impl GitDaemon {
     pub fn start() -> Option<GitDaemon> {
         let dir = tempfile::tempdir().ok()?;
         let port = free_port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // `git daemon` would run `git-daemon` as a child of its own, which killing
+        // `git` leaves behind: start the daemon itself, so its PID is the one to stop.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .map_err(|e| eprintln!("cannot run git: {e}"))
+            .ok()?;
+        let daemon =
+            Path::new(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon");
+        let child = Command::new(&daemon)
             .arg(format!("--base-path={}", dir.path().display()))
             .arg("--export-all")
             .arg("--reuseaddr")
@@ -601,7 +609,7 @@ impl GitDaemon {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| eprintln!("cannot start git daemon: {e}"))
+            .map_err(|e| eprintln!("cannot start {}: {e}", daemon.display()))
             .ok()?;
         let d = GitDaemon {
             child,
