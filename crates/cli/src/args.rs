@@ -89,6 +89,11 @@ pub struct BuildArgs {
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
 
+    /// Push the image to the `-t` names: sets push=true on `-o type=image` outputs,
+    /// or adds `-o type=registry` when there is none (as buildx's `--push`).
+    #[arg(long)]
+    pub push: bool,
+
     /// Extra named contexts: `NAME=DIR`, `NAME=docker-image://REF`,
     /// `NAME=oci-layout://PATH[:TAG]`.
     #[arg(long = "build-context", value_name = "NAME=VALUE")]

@@ -332,7 +332,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
             )));
         }
     };
-    let outputs = export::parse_outputs(&args.outputs, &args.tags)?;
+    let outputs = export::parse_outputs(&args.outputs, &args.tags, args.push)?;
 
     let context_excludes = match &df.path {
         Some(p) => {

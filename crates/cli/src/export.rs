@@ -22,9 +22,26 @@ fn err(msg: impl std::fmt::Display) -> String {
     format!("ERROR: {msg}")
 }
 
-/// Parses every `-o`; `-t` names fill in image outputs that have none.
-pub fn parse_outputs(outputs: &[String], tags: &[String]) -> Result<Vec<OutputSpec>, String> {
+/// Parses every `-o` (and `--push`, which turns image outputs into pushes or adds a
+/// registry output); `-t` names fill in image outputs that have none.
+pub fn parse_outputs(
+    outputs: &[String],
+    tags: &[String],
+    push: bool,
+) -> Result<Vec<OutputSpec>, String> {
     let mut specs = OutputSpec::parse_all(outputs).map_err(err)?;
+    if push {
+        let mut pushing = false;
+        for s in &mut specs {
+            if let OutputSpec::Image { push, .. } = s {
+                *push = true;
+                pushing = true;
+            }
+        }
+        if !pushing {
+            specs.extend(OutputSpec::parse_all(&["type=registry".to_string()]).map_err(err)?);
+        }
+    }
     for s in &mut specs {
         if let OutputSpec::Oci { image, .. }
         | OutputSpec::Docker { image, .. }
@@ -132,7 +149,12 @@ impl Step {
         self.sink.send(Event::Completed {
             vertex: self.digest.clone(),
             duration: self.started.elapsed(),
-            error: r.as_ref().err().cloned(),
+            // The step's line says ERROR itself; the message keeps its own prefix
+            // only for the final report.
+            error: r
+                .as_ref()
+                .err()
+                .map(|e| e.strip_prefix("ERROR: ").unwrap_or(e).to_string()),
         });
         r
     }
@@ -551,5 +573,28 @@ mod tests {
             rfc3339_nanos(1_700_000_000_123_000_000),
             "2023-11-14T22:13:20.123Z"
         );
+    }
+
+    #[test]
+    fn push_flag_pushes_image_outputs_or_adds_a_registry_output() {
+        let tags = ["reg.test/a:1".to_string()];
+        let pushed = |specs: &[OutputSpec]| -> Vec<(bool, Vec<String>)> {
+            specs
+                .iter()
+                .filter_map(|s| match s {
+                    OutputSpec::Image { push, image, .. } => Some((*push, image.names.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        let specs = parse_outputs(&[], &tags, true).unwrap();
+        assert_eq!(pushed(&specs), [(true, tags.to_vec())]);
+        let specs = parse_outputs(&["type=image".into()], &tags, true).unwrap();
+        assert_eq!(pushed(&specs), [(true, tags.to_vec())]);
+        let specs = parse_outputs(&["type=oci,dest=x.tar".into()], &tags, true).unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(pushed(&specs), [(true, tags.to_vec())]);
+        let specs = parse_outputs(&["type=image".into()], &tags, false).unwrap();
+        assert_eq!(pushed(&specs), [(false, tags.to_vec())]);
     }
 }

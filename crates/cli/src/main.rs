@@ -53,10 +53,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// `--root`, `KILN_ROOT`, else `/var/lib/kiln` for root and `$XDG_DATA_HOME/kiln`
-/// (or `~/.local/share/kiln`) for others.
+/// (or `~/.local/share/kiln`) for others — always absolute: paths under it are handed
+/// to runc, which resolves a relative rootfs against the bundle, not our cwd.
 fn state_dir(root: Option<PathBuf>) -> PathBuf {
     if let Some(r) = root {
-        return r;
+        return std::path::absolute(&r).unwrap_or(r);
     }
     if rustix::process::geteuid().is_root() {
         return PathBuf::from("/var/lib/kiln");

@@ -44,13 +44,16 @@ pub fn write_local(
         links: HashMap::new(),
         dirs: Vec::new(),
     };
-    copier.copy_dir(fs_root, target.root())?;
-    // Directory times last, deepest first, once nothing more is written into them.
-    for (path, mode, time) in copier.dirs.iter().rev() {
-        fs::set_permissions(path, Permissions::from_mode(*mode))
-            .map_err(|e| ExportError::io("set the mode of", path, e))?;
-        set_times(path, *time)?;
-    }
+    let copied = copier.copy_dir(fs_root, target.root()).and_then(|()| {
+        // Directory times last, deepest first, once nothing more is written into them.
+        for (path, mode, time) in copier.dirs.iter().rev() {
+            fs::set_permissions(path, Permissions::from_mode(*mode))
+                .map_err(|e| ExportError::io("set the mode of", path, e))?;
+            set_times(path, *time)?;
+        }
+        Ok(())
+    });
+    copied.map_err(|e| target.relocate(e))?;
     target.commit(0o755)
 }
 
@@ -70,13 +73,17 @@ pub fn write_tar(
     }
     let mut sink = TarSink::open(dest, "filesystem")?;
     let opts = kiln_layer::LayerOptions { source_date_epoch };
-    kiln_layer::write_layer(fs_root, sink.writer(), &opts).map_err(|source| {
-        ExportError::FsTar {
+    let written = kiln_layer::write_layer(fs_root, sink.writer(), &opts);
+    match written {
+        Ok(_) => sink.commit(),
+        // The tar could not be written (a full disk, a closed pipe): that is about
+        // the destination, not the filesystem being read.
+        Err(kiln_layer::Error::Write(e)) => Err(ExportError::io("write", sink.name(), e)),
+        Err(source) => Err(ExportError::FsTar {
             root: fs_root.to_path_buf(),
             source,
-        }
-    })?;
-    sink.commit()
+        }),
+    }
 }
 
 /// A modification time: seconds and nanoseconds.

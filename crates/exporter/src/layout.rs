@@ -440,6 +440,17 @@ fn write_layout_dir(
     names: &[Reference],
 ) -> Result<(), ExportError> {
     let target = DirTarget::open(dest)?;
+    fill_layout_dir(&target, a, blobs, names).map_err(|e| target.relocate(e))?;
+    target.commit(0o755)
+}
+
+/// Writes the blobs, `oci-layout` and `index.json` of [`write_layout_dir`].
+fn fill_layout_dir(
+    target: &DirTarget,
+    a: &Assembled,
+    blobs: &[Blob<'_>],
+    names: &[Reference],
+) -> Result<(), ExportError> {
     let root = target.root().to_path_buf();
     let index_path = root.join("index.json");
     let mut index = if target.is_fresh() {
@@ -510,8 +521,7 @@ fn write_layout_dir(
             insert_entry(&mut index, entry_for(name_annotations(a, &n.to_string()))?);
         }
     }
-    atomic::write_file(&index_path, &gojson::marshal(&index), 0o644)?;
-    target.commit(0o755)
+    atomic::write_file(&index_path, &gojson::marshal(&index), 0o644)
 }
 
 /// The index (OCI) or manifest list (Docker media types) of a multi-platform image:

@@ -234,13 +234,17 @@ fn git(
             .map_err(|e| WorkerError::io("removing .git", e))?;
     }
     let result = store.work_dir()?;
+    // The subdirectory is a path inside the checkout: `..` and symlinks (which the
+    // repository controls) resolve within it, never to the host's files.
     let from = match subdir {
-        Some(s) if !s.is_empty() => dir.join(s.trim_start_matches('/')),
+        Some(s) if !s.is_empty() => crate::fsutil::resolve_in_root(dir, s),
         _ => dir.to_path_buf(),
     };
-    if !from.starts_with(dir) || !from.is_dir() {
+    let is_real_dir = std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_dir());
+    if !from.starts_with(dir) || !is_real_dir {
         return Err(WorkerError::Invalid(format!(
-            "subdirectory {subdir:?} not found in {remote}"
+            "subdirectory {:?} not found in {remote}",
+            subdir.unwrap_or_default()
         )));
     }
     let status = Command::new("cp")
@@ -379,5 +383,62 @@ mod tests {
             784111777
         );
         assert!(parse_http_date("yesterday").is_none());
+    }
+
+    /// A repository with `sub/` and two symlinks that point out of it.
+    fn repo_with_escapes(dir: &Path) {
+        let git = |args: &[&str]| run_git(dir, args).unwrap();
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/inner.txt"), "inner").unwrap();
+        std::os::unix::fs::symlink("/etc", dir.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../../../etc", dir.join("rel")).unwrap();
+        std::os::unix::fs::symlink("sub", dir.join("alias")).unwrap();
+        git(&["add", "."]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "one",
+        ]);
+    }
+
+    #[test]
+    fn git_subdirectory_stays_inside_the_checkout() {
+        if Command::new("git").arg("--version").output().is_err() {
+            eprintln!("git is not installed; skipping");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let repo = t.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        repo_with_escapes(&repo);
+        let store = kiln_store::Store::open(&t.path().join("state")).unwrap();
+        let remote = repo.to_str().unwrap();
+
+        let id = git(&store, remote, Some("main"), Some("sub"), false, None).unwrap();
+        let layer = store.layer(&id).unwrap().unwrap();
+        assert!(layer.path.join("inner.txt").is_file());
+        // A symlink to a directory of the repository is followed inside it.
+        let id = git(&store, remote, Some("main"), Some("alias"), false, None).unwrap();
+        assert!(
+            store
+                .layer(&id)
+                .unwrap()
+                .unwrap()
+                .path
+                .join("inner.txt")
+                .is_file()
+        );
+
+        for escape in ["abs", "rel", "../../../../../../../../etc", "/../etc"] {
+            let e = git(&store, remote, Some("main"), Some(escape), false, None)
+                .expect_err(escape)
+                .to_string();
+            assert!(e.contains("not found"), "{escape}: {e}");
+        }
     }
 }

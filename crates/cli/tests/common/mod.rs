@@ -205,3 +205,448 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// A free TCP port on 127.0.0.1 (nothing listens on it when this returns).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a loopback port")
+}
+
+/// Whether `tool` runs (`tool --version`); prints why a test skips when it does not.
+pub fn have(test: &str, tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("{test}: {tool} is not installed; skipping");
+    }
+    ok
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Runs a tool and returns its stdout; panics with its output when it fails.
+pub fn run_tool(cmd: &mut Command) -> Vec<u8> {
+    let o = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(o.status.success(), "{cmd:?} failed\n{}", text(&o));
+    o.stdout
+}
+
+/// Parses a tool's JSON output.
+pub fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+impl State {
+    /// Checks what a build (finished or failed) left in the state directory: no
+    /// unfinished write under `ingest/` or `tmp/`, and every blob under
+    /// `blobs/sha256/` holds the content its name says.
+    pub fn assert_clean(&self) {
+        for dir in ["ingest", "tmp"] {
+            let left: Vec<_> = std::fs::read_dir(self.path().join(dir))
+                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{dir}/ holds leftovers: {left:?}");
+        }
+        for blob in self.blobs() {
+            let bytes =
+                std::fs::read(self.path().join("blobs/sha256").join(&blob)).expect("read blob");
+            assert_eq!(
+                digest_of(&bytes),
+                format!("sha256:{blob}"),
+                "blob {blob} does not hold its content"
+            );
+        }
+    }
+
+    /// The hex digests of the blobs in the store.
+    pub fn blobs(&self) -> Vec<String> {
+        std::fs::read_dir(self.path().join("blobs/sha256"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// How a step of a build ended, as `--progress plain` tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepEnd {
+    Cached,
+    Done,
+    Error(String),
+    Canceled,
+    /// No end line (the build stopped first).
+    Open,
+}
+
+/// A step of plain progress output: `#N NAME`, then `#N CACHED`, `#N DONE 0.3s`,
+/// `#N ERROR: ...` or `#N CANCELED`.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub number: u32,
+    pub name: String,
+    pub end: StepEnd,
+    /// The lines between (logs, statuses), without the `#N ` prefix.
+    pub lines: Vec<String>,
+}
+
+/// The steps of plain progress output, in the order they first appeared.
+pub fn steps(plain: &str) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    for line in plain.lines() {
+        let Some(rest) = line.strip_prefix('#') else {
+            continue;
+        };
+        let Some((n, body)) = rest.split_once(' ') else {
+            continue;
+        };
+        let Ok(number) = n.parse::<u32>() else {
+            continue;
+        };
+        let Some(step) = out.iter_mut().find(|s| s.number == number) else {
+            out.push(Step {
+                number,
+                name: body.to_string(),
+                end: StepEnd::Open,
+                lines: Vec::new(),
+            });
+            continue;
+        };
+        if body == "CACHED" {
+            step.end = StepEnd::Cached;
+        } else if body == "CANCELED" {
+            step.end = StepEnd::Canceled;
+        } else if let Some(e) = body.strip_prefix("ERROR: ") {
+            step.end = StepEnd::Error(e.to_string());
+        } else if body
+            .strip_prefix("DONE ")
+            .and_then(|t| t.strip_suffix('s'))
+            .is_some_and(|t| t.parse::<f64>().is_ok())
+        {
+            step.end = StepEnd::Done;
+        } else {
+            step.lines.push(body.to_string());
+        }
+    }
+    out
+}
+
+/// The Dockerfile steps (`[stage i/n] INSTRUCTION`) of plain output other than
+/// `FROM`, by name, with how each ended. A name can belong to two vertices (`ADD
+/// <url>`: the download, then the copy that uses it); the later one, which makes the
+/// step's result, counts.
+pub fn dockerfile_steps(plain: &str) -> std::collections::BTreeMap<String, StepEnd> {
+    let mut out = std::collections::BTreeMap::new();
+    for s in steps(plain) {
+        let instruction = s.name.split_once("] ").map(|(_, i)| i).unwrap_or("");
+        if !s.name.starts_with('[')
+            || s.name.starts_with("[internal]")
+            || s.name.starts_with("[context ")
+            || instruction.starts_with("FROM ")
+        {
+            continue;
+        }
+        out.insert(s.name.clone(), s.end.clone());
+    }
+    out
+}
+
+/// stderr of a kiln run, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A request the test HTTP server received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the test HTTP server answers.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&Request) -> Response + Send + Sync;
+
+/// A tiny HTTP/1.1 server on a free loopback port, for the fakes a test needs (a
+/// file server, a registry that refuses or lies). One thread per connection, every
+/// answer closes its connection. Stopped when dropped.
+pub struct HttpServer {
+    pub addr: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> HttpServer {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("local addr").to_string();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let thread = {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (handler, requests) = (handler.clone(), requests.clone());
+                    std::thread::spawn(move || serve(conn, &*handler, &requests));
+                }
+            })
+        };
+        HttpServer {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn serve(mut conn: std::net::TcpStream, handler: &Handler, log: &std::sync::Mutex<Vec<Request>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let Ok(clone) = conn.try_clone() else { return };
+    let mut reader = BufReader::new(clone);
+    let mut first = String::new();
+    if reader.read_line(&mut first).is_err() {
+        return;
+    }
+    let mut parts = first.split_whitespace();
+    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let req = Request {
+        method: method.to_string(),
+        path: path.to_string(),
+        headers,
+    };
+    if let Some(n) = req
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let _ = std::io::copy(&mut (&mut reader).take(n), &mut std::io::sink());
+    }
+    let resp = handler(&req);
+    if let Ok(mut l) = log.lock() {
+        l.push(req.clone());
+    }
+    let mut head = format!("HTTP/1.1 {} X\r\n", resp.status);
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        resp.body.len()
+    ));
+    let _ = conn.write_all(head.as_bytes());
+    if req.method != "HEAD" {
+        let _ = conn.write_all(&resp.body);
+    }
+    let _ = conn.flush();
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(&self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An entry of a tar archive a test writes byte by byte (so it can say things a
+/// careful tar library refuses to: `../` names, absolute names, links out).
+pub enum TarEntry<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+}
+
+/// A ustar archive of `entries` (names and link targets up to 100 bytes).
+pub fn tar_bytes(entries: &[TarEntry<'_>]) -> Vec<u8> {
+    fn octal(field: &mut [u8], value: u64) {
+        let s = format!("{value:0width$o}", width = field.len() - 1);
+        field[..s.len()].copy_from_slice(s.as_bytes());
+    }
+    let mut out = Vec::new();
+    for e in entries {
+        let (name, kind, mode, link, data): (&str, u8, u64, &str, &[u8]) = match e {
+            TarEntry::File(n, d) => (n, b'0', 0o644, "", d),
+            TarEntry::Dir(n) => (n, b'5', 0o755, "", &[]),
+            TarEntry::Symlink(n, t) => (n, b'2', 0o777, t, &[]),
+            TarEntry::Hardlink(n, t) => (n, b'1', 0o644, t, &[]),
+        };
+        assert!(name.len() <= 100 && link.len() <= 100, "name too long");
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        octal(&mut h[100..108], mode);
+        octal(&mut h[108..116], 0);
+        octal(&mut h[116..124], 0);
+        octal(&mut h[124..136], data.len() as u64);
+        octal(&mut h[136..148], 1_600_000_000);
+        h[156] = kind;
+        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
+        let s = format!("{sum:06o}\0 ");
+        h[148..156].copy_from_slice(s.as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+/// `git daemon` serving the repositories under a directory of its own on a free
+/// loopback port, stopped (by PID) when dropped.
+pub struct GitDaemon {
+    child: Child,
+    pub addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl GitDaemon {
+    /// Starts one; `None` (with a message) when git is missing or it does not come up.
+    pub fn start() -> Option<GitDaemon> {
+        let dir = tempfile::tempdir().ok()?;
+        let port = free_port();
+        // `git daemon` would run `git-daemon` as a child of its own, which killing
+        // `git` leaves behind: start the daemon itself, so its PID is the one to stop.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .map_err(|e| eprintln!("cannot run git: {e}"))
+            .ok()?;
+        let daemon =
+            Path::new(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon");
+        let child = Command::new(&daemon)
+            .arg(format!("--base-path={}", dir.path().display()))
+            .arg("--export-all")
+            .arg("--reuseaddr")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| eprintln!("cannot start {}: {e}", daemon.display()))
+            .ok()?;
+        let d = GitDaemon {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&d.addr).is_ok() {
+                return Some(d);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("git daemon did not come up on {}", d.addr);
+        None
+    }
+
+    /// Where repositories go: `<dir>/NAME` is served as `git://ADDR/NAME`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs git in `dir` with a fixed identity; panics with its output on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = run_tool(
+        Command::new("git")
+            .args(["-c", "user.name=kiln test", "-c", "user.email=test@kiln"])
+            .args(args)
+            .current_dir(dir),
+    );
+    String::from_utf8_lossy(&out).trim().to_string()
+}

@@ -1192,8 +1192,13 @@ fn valid_symbolic_mode(s: &str) -> bool {
     })
 }
 
+/// As BuildKit's `isGitSource`: a git reference that parses.
+fn is_git_source(src: &str) -> bool {
+    matches!(parse_git_ref(src), Some(Ok(_)))
+}
+
 fn is_http_source(src: &str) -> bool {
-    (src.starts_with("http://") || src.starts_with("https://")) && parse_git_ref(src).is_none()
+    (src.starts_with("http://") || src.starts_with("https://")) && !is_git_source(src)
 }
 
 fn dispatch_copy(
@@ -1232,7 +1237,7 @@ fn dispatch_copy(
             ));
         }
         let s = &cfg.sources.source_paths[0];
-        if !is_http_source(s) && parse_git_ref(s).is_none() {
+        if !is_http_source(s) && !is_git_source(s) {
             return Err(err("checksum requires HTTP(S) or Git sources".into()));
         }
     }
@@ -1279,6 +1284,7 @@ fn dispatch_copy(
     for src in cfg.sources.source_paths.clone() {
         msg.push_str(&format!(" {src}"));
         if let Some(git) = parse_git_ref(&src) {
+            let git = git.map_err(err)?;
             if !cfg.is_add {
                 return Err(err("source can't be a git ref for COPY".into()));
             }
