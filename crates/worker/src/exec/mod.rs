@@ -306,9 +306,8 @@ impl Job {
         let mut env = self.op.env.clone();
         for s in &self.op.secret_env {
             if let Some(v) = secret_value(&s.id) {
-                secret_values.push(v.clone());
-                env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(s.name.as_str()));
-                env.push(format!("{}={}", s.name, String::from_utf8_lossy(&v)));
+                set_env(&mut env, &s.name, &String::from_utf8_lossy(&v));
+                secret_values.push(v);
             }
         }
 
@@ -385,9 +384,9 @@ impl Job {
         let etc = base.join("etc");
         std::fs::create_dir_all(&etc).map_err(io("creating hosts files"))?;
         let hosts = etc.join("hosts");
-        let mut hosts_text = String::from(
-            "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-        );
+        let hostname = self.op.hostname.as_deref().unwrap_or(spec::HOSTNAME);
+        let mut hosts_text =
+            format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         for h in &self.op.extra_hosts {
             if let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) {
                 hosts_text.push_str(&format!("{ip}\t{name}\n"));
@@ -419,6 +418,7 @@ impl Job {
         }
         let spec = build_spec(&SpecInput {
             rootfs: &rootfs,
+            hostname,
             args: &self.op.args,
             env: &env,
             cwd: &self.op.cwd,
@@ -651,6 +651,12 @@ fn local_view(index: &ContextIndex, dir: &Path) -> Result<PathBuf, WorkerError> 
         }
     }
     Ok(view)
+}
+
+/// Sets `key=value` in an environment list, replacing earlier entries of the key.
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(key));
+    env.push(format!("{key}={value}"));
 }
 
 /// Copies a directory tree (contents, modes, ownership, times) with `cp -a`.
