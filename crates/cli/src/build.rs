@@ -435,6 +435,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
         println!("{}", def.to_json());
         return Ok(());
     }
+    check_entitlements(&df, &def, allow_insecure, allow_host_network)?;
 
     let worker = Arc::new(Worker::new(
         store.clone(),
@@ -493,6 +494,43 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
         );
     }
     result
+}
+
+/// Refuses a build whose steps need an entitlement that was not granted, before any
+/// step runs, as BuildKit checks them when it loads the graph.
+fn check_entitlements(
+    df: &DockerfileInput,
+    def: &Definition,
+    allow_insecure: bool,
+    allow_host_network: bool,
+) -> CliResult {
+    for v in &def.vertices {
+        let kiln_graph::Op::Exec(op) = &v.op else {
+            continue;
+        };
+        let missing = if op.network == kiln_graph::NetworkMode::Host && !allow_host_network {
+            "network.host"
+        } else if op.security == kiln_graph::SecurityMode::Insecure && !allow_insecure {
+            "security.insecure"
+        } else {
+            continue;
+        };
+        let loc = v
+            .meta
+            .location
+            .as_ref()
+            .filter(|l| l.file == df.name)
+            .map(|l| (l.start_line, l.end_line));
+        return Err(located(
+            df,
+            &format!(
+                "{missing} is not allowed: {} needs --allow {missing}",
+                v.meta.name
+            ),
+            loc,
+        ));
+    }
+    Ok(())
 }
 
 fn solve_error(df: &DockerfileInput, e: &SolveError) -> String {
