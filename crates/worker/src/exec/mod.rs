@@ -304,6 +304,12 @@ impl Job {
                 .and_then(|(_, v)| v.clone())
         };
         let mut env = self.op.env.clone();
+        // Proxy build args reach the process in both spellings, as in BuildKit, and
+        // win over the step's own variables of the same name.
+        for (k, v) in &self.op.proxy_env {
+            set_env(&mut env, k, v);
+            set_env(&mut env, &k.to_ascii_lowercase(), v);
+        }
         for s in &self.op.secret_env {
             if let Some(v) = secret_value(&s.id) {
                 set_env(&mut env, &s.name, &String::from_utf8_lossy(&v));
