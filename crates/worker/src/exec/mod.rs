@@ -456,11 +456,16 @@ impl Job {
             Ok(f) if f.exit_code == 0 => None,
             Ok(f) => {
                 let cmd = self.op.args.join(" ");
-                let mut msg = format!(
-                    "process \"{cmd}\" did not complete successfully: exit code: {}",
-                    f.exit_code
-                );
-                if !f.tail.is_empty() {
+                let mut msg = match &f.runtime_error {
+                    Some(e) => format!("process \"{cmd}\" did not complete successfully: {e}"),
+                    None => format!(
+                        "process \"{cmd}\" did not complete successfully: exit code: {}",
+                        f.exit_code
+                    ),
+                };
+                // When the runtime could not start the process, its output is only
+                // the runtime repeating the error.
+                if f.runtime_error.is_none() && !f.tail.is_empty() {
                     msg.push_str("\n\nlast lines of output:\n");
                     for l in &f.tail {
                         msg.push_str("  ");

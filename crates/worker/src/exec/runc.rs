@@ -33,9 +33,66 @@ pub struct Finished {
     pub exit_code: i32,
     /// The last lines of output.
     pub tail: Vec<String>,
+    /// Why the runtime could not start or run the process (runc's own errors, e.g.
+    /// a missing executable), if it said.
+    pub runtime_error: Option<String>,
 }
 
+/// runc's own error messages from its JSON log (`{"level":"error","msg":...}`),
+/// without its generic prefix.
+fn runtime_errors(log: &str) -> Option<String> {
+    let msgs: Vec<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| matches!(v["level"].as_str(), Some("error" | "fatal")))
+        .filter_map(|v| v["msg"].as_str().map(str::to_string))
+        .map(|m| {
+            m.strip_prefix("runc run failed: ")
+                .map(str::to_string)
+                .unwrap_or(m)
+        })
+        .collect();
+    (!msgs.is_empty()).then(|| msgs.join("; "))
+}
+
+/// How many of the last lines of output a failure shows, and how many of the last
+/// stderr lines it always includes (stdout and stderr come through two pipes, so a
+/// burst of stdout may arrive after the error message that followed it).
 const TAIL_LINES: usize = 20;
+const TAIL_STDERR_LINES: usize = 10;
+
+/// The last lines of a step's output, in the order they arrived.
+#[derive(Default)]
+struct Tail {
+    next: u64,
+    all: VecDeque<(u64, String)>,
+    stderr: VecDeque<(u64, String)>,
+}
+
+impl Tail {
+    fn push(&mut self, stream: Stream, line: String) {
+        let seq = self.next;
+        self.next += 1;
+        if stream == Stream::Stderr {
+            self.stderr.push_back((seq, line.clone()));
+            if self.stderr.len() > TAIL_STDERR_LINES {
+                self.stderr.pop_front();
+            }
+        }
+        self.all.push_back((seq, line));
+        if self.all.len() > TAIL_LINES {
+            self.all.pop_front();
+        }
+    }
+
+    /// The last lines, with the last stderr lines among them.
+    fn lines(&self) -> Vec<String> {
+        let mut merged: Vec<&(u64, String)> = self.all.iter().chain(self.stderr.iter()).collect();
+        merged.sort_by_key(|(seq, _)| *seq);
+        merged.dedup_by_key(|(seq, _)| *seq);
+        merged.into_iter().map(|(_, l)| l.clone()).collect()
+    }
+}
 
 fn mask(line: &str, secrets: &[Vec<u8>]) -> String {
     let mut out = line.to_string();
@@ -55,7 +112,7 @@ fn pump(
     stream: Stream,
     progress: Progress,
     secrets: Vec<Vec<u8>>,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    tail: Arc<Mutex<Tail>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut r = BufReader::new(reader);
@@ -67,11 +124,9 @@ fn pump(
                 Ok(_) => {
                     let line = mask(&String::from_utf8_lossy(&buf), &secrets);
                     progress.log(stream, line.clone());
-                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
-                    t.push_back(line.trim_end_matches('\n').to_string());
-                    while t.len() > TAIL_LINES {
-                        t.pop_front();
-                    }
+                    tail.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(stream, line.trim_end_matches('\n').to_string());
                 }
             }
         }
@@ -107,9 +162,18 @@ pub fn run(
 ) -> Result<Finished, WorkerError> {
     std::fs::create_dir_all(RUNC_ROOT)
         .map_err(|e| WorkerError::io(format!("creating {RUNC_ROOT}"), e))?;
+    // runc's own messages go to a log of their own, not into the step's output.
+    let log = bundle.join("runc.log");
     let mut cmd = runc();
-    cmd.arg("run").arg("--bundle").arg(bundle).arg(id);
-    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    cmd.arg("--log")
+        .arg(&log)
+        .arg("--log-format")
+        .arg("json")
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle)
+        .arg(id);
+    let tail = Arc::new(Mutex::new(Tail::default()));
     let mut pumps = Vec::new();
     let mut child = match &stdio {
         Stdio3::Captured { .. } => cmd
@@ -186,11 +250,57 @@ pub fn run(
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(-1);
-    let tail = tail
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .cloned()
-        .collect();
-    Ok(Finished { exit_code, tail })
+    let tail = tail.lock().unwrap_or_else(|e| e.into_inner()).lines();
+    let runtime_error = if exit_code == 0 {
+        None
+    } else {
+        std::fs::read_to_string(&log)
+            .ok()
+            .and_then(|l| runtime_errors(&l))
+    };
+    Ok(Finished {
+        exit_code,
+        tail,
+        runtime_error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_stderr_lines_behind_a_burst_of_stdout() {
+        let mut t = Tail::default();
+        t.push(Stream::Stdout, "first".into());
+        t.push(Stream::Stderr, "error: it broke".into());
+        for i in 0..50 {
+            t.push(Stream::Stdout, format!("late stdout {i}"));
+        }
+        let lines = t.lines();
+        assert_eq!(lines.len(), TAIL_LINES + 1);
+        assert_eq!(lines[0], "error: it broke");
+        assert_eq!(lines[TAIL_LINES], "late stdout 49");
+        assert!(!lines.contains(&"first".to_string()));
+
+        let mut t = Tail::default();
+        t.push(Stream::Stdout, "out".into());
+        t.push(Stream::Stderr, "err".into());
+        assert_eq!(t.lines(), vec!["out", "err"]);
+    }
+
+    #[test]
+    fn runtime_errors_come_from_runcs_json_log() {
+        let log = r#"{"level":"warning","msg":"something harmless","time":"2026-01-01T00:00:00Z"}
+{"level":"error","msg":"runc run failed: unable to start container process: exec: \"/no/such\": stat /no/such: no such file or directory","time":"2026-01-01T00:00:00Z"}
+"#;
+        assert_eq!(
+            runtime_errors(log).as_deref(),
+            Some(
+                "unable to start container process: exec: \"/no/such\": stat /no/such: no such file or directory"
+            )
+        );
+        assert_eq!(runtime_errors(""), None);
+        assert_eq!(runtime_errors("not json\n"), None);
+    }
 }
