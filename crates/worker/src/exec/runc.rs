@@ -94,14 +94,31 @@ impl Tail {
     }
 }
 
-fn mask(line: &str, secrets: &[Vec<u8>]) -> String {
+/// Secret values are shorter than this are not masked: replacing every occurrence of
+/// one or two characters would garble the output without hiding anything.
+const MIN_MASKED_LEN: usize = 3;
+
+/// What to mask in output: each line of each secret (a file's trailing newline and a
+/// key's line structure do not survive `$(cat ...)` or line-wise output), longest
+/// first so that a longer value is not masked piecewise by a shorter one.
+fn mask_patterns(secrets: &[Vec<u8>]) -> Vec<String> {
+    let mut out: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| std::str::from_utf8(s).ok())
+        .flat_map(|s| s.split('\n'))
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .filter(|l| l.len() >= MIN_MASKED_LEN)
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    out.dedup();
+    out
+}
+
+fn mask(line: &str, patterns: &[String]) -> String {
     let mut out = line.to_string();
-    for s in secrets {
-        if let Ok(s) = std::str::from_utf8(s)
-            && !s.is_empty()
-            && out.contains(s)
-        {
-            out = out.replace(s, "****");
+    for p in patterns {
+        if out.contains(p.as_str()) {
+            out = out.replace(p.as_str(), "****");
         }
     }
     out
@@ -115,6 +132,7 @@ fn pump(
     tail: Arc<Mutex<Tail>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let patterns = mask_patterns(&secrets);
         let mut r = BufReader::new(reader);
         let mut buf = Vec::new();
         loop {
@@ -122,7 +140,7 @@ fn pump(
             match r.read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    let line = mask(&String::from_utf8_lossy(&buf), &secrets);
+                    let line = mask(&String::from_utf8_lossy(&buf), &patterns);
                     progress.log(stream, line.clone());
                     tail.lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -302,5 +320,16 @@ mod tests {
         );
         assert_eq!(runtime_errors(""), None);
         assert_eq!(runtime_errors("not json\n"), None);
+    }
+
+    #[test]
+    fn secret_values_are_masked_in_output() {
+        let p = mask_patterns(&[b"hunter2\n".to_vec(), b"x".to_vec()]);
+        assert_eq!(mask("pw=hunter2 and hunter2!\n", &p), "pw=**** and ****!\n");
+        assert_eq!(mask("nothing here, x", &p), "nothing here, x");
+        // A multi-line secret is masked line by line.
+        let p = mask_patterns(&[b"-----BEGIN KEY-----\r\nAbCdEf123\n-----END KEY-----\n".to_vec()]);
+        assert_eq!(mask("  AbCdEf123\n", &p), "  ****\n");
+        assert_eq!(mask("-----END KEY-----", &p), "****");
     }
 }
