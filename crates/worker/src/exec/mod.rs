@@ -16,6 +16,7 @@ pub use runc::RUNC_ROOT;
 pub use user::{ExecUser, resolve_user};
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -604,9 +605,22 @@ impl Job {
     /// working directory and mounts; the build fails afterwards with the step's error.
     fn debug_shell(&self, bundle: &Path, spec: &oci_spec::runtime::Spec, id: &str) {
         let _only_one = SHELL.lock().unwrap_or_else(|e| e.into_inner());
+        // On a terminal the shell gets a terminal of its own, as with `docker run
+        // -it`: runc puts kiln's terminal in raw mode and relays it, so line editing,
+        // Ctrl-C and full-screen programs work inside and kiln is not interrupted.
+        let terminal = std::io::stdin().is_terminal();
         let mut spec = spec.clone();
         if let Some(p) = spec.process_mut() {
             p.set_args(Some(vec!["/bin/sh".to_string()]));
+            p.set_terminal(Some(terminal));
+            if terminal {
+                let mut env = p.env().clone().unwrap_or_default();
+                if !env.iter().any(|e| e.starts_with("TERM=")) {
+                    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
+                    env.push(format!("TERM={term}"));
+                }
+                p.set_env(Some(env));
+            }
         }
         self.progress.log(
             Stream::Stderr,
@@ -616,17 +630,34 @@ impl Job {
             ),
         );
         let shell_bundle = bundle.with_file_name("debug-bundle");
-        if std::fs::create_dir_all(&shell_bundle).is_err()
-            || spec.save(shell_bundle.join("config.json")).is_err()
-        {
-            return;
+        let opened = std::fs::create_dir_all(&shell_bundle)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                spec.save(shell_bundle.join("config.json"))
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|()| {
+                runc::run(
+                    &shell_bundle,
+                    &format!("{id}-debug"),
+                    runc::Stdio3::Inherit,
+                    &self.cancel,
+                )
+                .map_err(|e| e.to_string())
+            });
+        match opened {
+            Ok(f) if f.runtime_error.is_some() => self.progress.log(
+                Stream::Stderr,
+                format!(
+                    "could not open a shell: {}\n",
+                    f.runtime_error.unwrap_or_default()
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => self
+                .progress
+                .log(Stream::Stderr, format!("could not open a shell: {e}\n")),
         }
-        let _ = runc::run(
-            &shell_bundle,
-            &format!("{id}-debug"),
-            runc::Stdio3::Inherit,
-            &self.cancel,
-        );
     }
 }
 
