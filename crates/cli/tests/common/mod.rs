@@ -496,3 +496,36 @@ pub fn oci_dir_config(dir: &Path) -> serde_json::Value {
             .expect("config digest"),
     ))
 }
+
+/// Whether the Debian mirror the test bed's Debian image uses (plain HTTP, see its
+/// sources.list) answers; prints why not.
+pub fn debian_mirror_reachable(test: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let ok = ("deb.debian.org", 80)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok()
+        });
+    if !ok {
+        eprintln!("{test}: deb.debian.org:80 is not reachable; skipping");
+    }
+    ok
+}
+
+/// The duration plain progress printed for the step whose header contains `name`
+/// (`#N DONE 12.3s`).
+pub fn step_seconds(stderr: &str, name: &str) -> Option<f64> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let number = lines
+        .iter()
+        .find(|l| l.starts_with('#') && l.contains(name))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    lines.iter().find_map(|l| {
+        l.strip_prefix(&format!("{number} DONE "))
+            .and_then(|t| t.trim_end_matches('s').parse().ok())
+    })
+}
