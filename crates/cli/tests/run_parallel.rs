@@ -65,3 +65,47 @@ fn run_steps_of_independent_stages_overlap() {
         "{stderr}"
     );
 }
+
+#[test]
+fn step_output_streams_while_the_step_runs() {
+    if !ready("step_output_streams_while_the_step_runs") {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let df = format!("FROM {BUSYBOX}\nRUN echo early-line; sleep 4; echo late-line\n");
+    let ctx = Context::new(&df, &[]);
+    let state = State::new();
+    for mode in ["plain", "rawjson"] {
+        let mut child = state
+            .kiln()
+            .args(["build", "--no-cache", "--progress", mode, ctx.arg()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut early_at = None;
+        let mut late_at = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.contains("early-line") && !line.contains("RUN echo") {
+                early_at.get_or_insert(started.elapsed());
+            }
+            if line.contains("late-line") && !line.contains("RUN echo") {
+                late_at.get_or_insert(started.elapsed());
+            }
+        }
+        assert!(child.wait().unwrap().success());
+        let (early, late) = (
+            early_at.expect("no early line"),
+            late_at.expect("no late line"),
+        );
+        assert!(
+            late >= early + Duration::from_secs(3),
+            "{mode}: the output came at the end of the step (early at {early:?}, late at {late:?})"
+        );
+    }
+}
