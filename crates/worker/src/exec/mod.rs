@@ -252,8 +252,22 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WorkerError {
     move |e| WorkerError::io(what, e)
 }
 
+/// Set once this process has removed containers that killed kiln processes left.
+static REAPED: std::sync::Once = std::sync::Once::new();
+
 impl Job {
     fn run(self) -> Result<kiln_graph::Digest, WorkerError> {
+        REAPED.call_once(|| {
+            let n = runc::reap_orphans(self.store.root());
+            if n > 0 {
+                self.progress.log(
+                    Stream::Stderr,
+                    format!(
+                        "removed {n} containers left running by a kiln process that was killed\n"
+                    ),
+                );
+            }
+        });
         let work = self.store.work_dir()?;
         let base = work.path().to_path_buf();
         let rootfs = base.join("rootfs");
@@ -423,6 +437,7 @@ impl Job {
                 self.op.cwd
             )))?;
         }
+        let annotations = runc::owner_annotations(self.store.root());
         let spec = build_spec(&SpecInput {
             rootfs: &rootfs,
             hostname,
@@ -435,6 +450,7 @@ impl Job {
             binds: &binds,
             tmpfs: &tmpfs,
             terminal: false,
+            annotations: &annotations,
         })?;
         let bundle = base.join("bundle");
         std::fs::create_dir_all(&bundle).map_err(io("creating the bundle"))?;

@@ -17,6 +17,75 @@ use crate::error::WorkerError;
 /// Where runc keeps container state (a tmpfs on most systems).
 pub const RUNC_ROOT: &str = "/run/kiln/runc";
 
+/// Annotation on every container: the pid of the kiln process that runs it.
+pub const OWNER_PID: &str = "org.kiln.owner.pid";
+/// Annotation on every container: the store (state directory) of its step.
+pub const OWNER_STORE: &str = "org.kiln.owner.store";
+
+/// The annotations that mark a container as this process's, for `store`.
+pub fn owner_annotations(store: &Path) -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([
+        (OWNER_PID.to_string(), std::process::id().to_string()),
+        (OWNER_STORE.to_string(), store_name(store)),
+    ])
+}
+
+/// A store's absolute path, however it was given.
+fn store_name(store: &Path) -> String {
+    std::fs::canonicalize(store)
+        .unwrap_or_else(|_| store.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Whether `pid` is a running kiln process (a reused pid runs something else).
+fn kiln_is_running(pid: u32) -> bool {
+    let comm = |p: &str| {
+        std::fs::read_to_string(format!("/proc/{p}/comm"))
+            .map(|c| c.trim().to_string())
+            .ok()
+    };
+    match (comm(&pid.to_string()), comm("self")) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => false,
+    }
+}
+
+/// Removes the containers of `store` whose kiln process is gone (killed with
+/// SIGKILL, say, so that it could not remove them): their processes, cgroups and
+/// runc state. Returns how many there were.
+pub fn reap_orphans(store: &Path) -> usize {
+    let Ok(out) = runc()
+        .args(["list", "--format", "json"])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return 0;
+    };
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return 0;
+    };
+    let store = store_name(store);
+    let mut reaped = 0;
+    for c in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let notes = &c["annotations"];
+        let (Some(id), Some(owner), Some(pid)) = (
+            c["id"].as_str(),
+            notes[OWNER_STORE].as_str(),
+            notes[OWNER_PID]
+                .as_str()
+                .and_then(|p| p.parse::<u32>().ok()),
+        ) else {
+            continue;
+        };
+        if owner == store && !kiln_is_running(pid) {
+            delete(id);
+            reaped += 1;
+        }
+    }
+    reaped
+}
+
 /// How the process's standard streams are connected.
 pub enum Stdio3<'a> {
     /// Output goes to progress, secret values masked; stdin is empty.

@@ -2,6 +2,7 @@
 //! defaults (mounts, capabilities, masked and read-only kernel paths, namespaces) plus
 //! the step's process, user and mounts.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kiln_graph::{NetworkMode, SecurityMode};
@@ -59,6 +60,8 @@ pub struct SpecInput<'a> {
     /// tmpfs mounts: target and size limit.
     pub tmpfs: &'a [(String, Option<u64>)],
     pub terminal: bool,
+    /// Annotations of the container (who runs it, see [`super::runc::reap_orphans`]).
+    pub annotations: &'a HashMap<String, String>,
 }
 
 fn err(e: impl std::fmt::Display) -> WorkerError {
@@ -224,6 +227,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
         .process(process)
         .linux(linux)
         .mounts(mounts)
+        .annotations(input.annotations.clone())
         .build()
         .map_err(err)
 }
@@ -355,6 +359,7 @@ mod tests {
             }],
             tmpfs: &[("/t".into(), Some(1024))],
             terminal: false,
+            annotations: &HashMap::new(),
         })
         .unwrap();
         let json = serde_json::to_value(&spec).unwrap();
@@ -388,7 +393,11 @@ mod tests {
         }
     }
 
-    fn input<'a>(user: &'a ExecUser, security: SecurityMode) -> SpecInput<'a> {
+    fn input<'a>(
+        user: &'a ExecUser,
+        security: SecurityMode,
+        annotations: &'a HashMap<String, String>,
+    ) -> SpecInput<'a> {
         SpecInput {
             rootfs: Path::new("/r"),
             hostname: "box",
@@ -401,6 +410,7 @@ mod tests {
             binds: &[],
             tmpfs: &[],
             terminal: false,
+            annotations,
         }
     }
 
@@ -424,9 +434,11 @@ mod tests {
             additional_gids: vec![0],
             home: "/".into(),
         };
-        let spec = build_spec(&input(&user, SecurityMode::Insecure)).unwrap();
+        let owner = HashMap::from([("org.kiln.owner.pid".to_string(), "42".to_string())]);
+        let spec = build_spec(&input(&user, SecurityMode::Insecure, &owner)).unwrap();
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["hostname"], "box");
+        assert_eq!(json["annotations"]["org.kiln.owner.pid"], "42");
         assert_eq!(json["process"]["noNewPrivileges"], false);
         let own = current_caps();
         for set in [
@@ -455,7 +467,7 @@ mod tests {
             }
         }
 
-        let sandbox = build_spec(&input(&user, SecurityMode::Sandbox)).unwrap();
+        let sandbox = build_spec(&input(&user, SecurityMode::Sandbox, &owner)).unwrap();
         let json = serde_json::to_value(&sandbox).unwrap();
         let proc_opts = json["mounts"]
             .as_array()
