@@ -212,3 +212,43 @@ COPY --from=b /etc/passwd /b
     assert!(o.status.success(), "{}", text(&o));
     assert_clean(state.path(), &containers);
 }
+
+#[test]
+fn the_next_build_removes_what_a_killed_kiln_left_running() {
+    if !ready("the_next_build_removes_what_a_killed_kiln_left_running") {
+        return;
+    }
+    let df = format!("FROM {BUSYBOX}\nRUN --mount=type=cache,target=/c sleep 113\n");
+    let ctx = Context::new(&df, &[]);
+    let state = State::new();
+    let watch = RuncWatch::start(state.path());
+    let mut child = spawn_build(&state, &[ctx.arg()]);
+    let running = wait_for_processes(&state, &watch, 1, "sleep 113", Duration::from_secs(60));
+    // SIGKILL: kiln cannot clean up; its container outlives it.
+    let _ = child.kill();
+    let _ = child.wait();
+    let orphans = watch.finish();
+    assert!(running, "the step never ran");
+    let stranded = common::containers_under(state.path());
+    assert!(!stranded.is_empty(), "the container died with kiln");
+
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {BUSYBOX}\nRUN echo next-build\n"),
+    )
+    .unwrap();
+    let (o, containers) = build_watched(&state, &[ctx.arg()]);
+    // Whatever the outcome, nothing of the killed build may stay running.
+    for c in &stranded {
+        kill_container(&c.id);
+    }
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("removed 1 containers left running"),
+        "{}",
+        text(&o)
+    );
+    let mut all = orphans;
+    all.extend(containers);
+    assert_clean(state.path(), &all);
+}
