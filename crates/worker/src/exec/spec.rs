@@ -196,7 +196,8 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
         ));
     }
     for (target, size) in input.tmpfs {
-        let mut options = vec!["nosuid".to_string(), "nodev".into(), "mode=1777".into()];
+        // BuildKit's options: devices may be made in a tmpfs, its mode is tmpfs's 1777.
+        let mut options = vec!["nosuid".to_string()];
         if let Some(s) = size {
             options.push(format!("size={s}"));
         }
