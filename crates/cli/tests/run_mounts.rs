@@ -233,6 +233,8 @@ RUN --mount=type=tmpfs,target=/new/dir/scratch,size=1m \
     echo "fstype=$(awk '$2 == "/new/dir/scratch" {{print $3}}' /proc/mounts)"; \
     echo "size_kb=$(df -k /new/dir/scratch | awk 'NR==2 {{print $2}}')"; \
     if dd if=/dev/zero of=/new/dir/scratch/big bs=1024 count=2048 2>/dev/null; then echo fits=yes; else echo fits=no; fi; \
+    echo "mode=$(stat -c %a /new/dir/scratch)"; \
+    if mknod /new/dir/scratch/null c 1 3 2>/dev/null; then echo mknod=ok; else echo mknod=refused; fi; \
     echo keep > /kept
 "#
     );
@@ -250,6 +252,8 @@ RUN --mount=type=tmpfs,target=/new/dir/scratch,size=1m \
     assert_eq!(v("fstype"), "tmpfs");
     assert_eq!(v("size_kb"), "1024");
     assert_eq!(v("fits"), "no", "a 2 MiB file fit a 1 MiB tmpfs");
+    assert_eq!(v("mode"), "1777");
+    assert_eq!(v("mknod"), "ok", "BuildKit's tmpfs allows device nodes");
     assert!(dest.path().join("kept").exists());
     assert!(
         !dest.path().join("new").exists(),
