@@ -252,3 +252,55 @@ fn the_next_build_removes_what_a_killed_kiln_left_running() {
     all.extend(containers);
     assert_clean(state.path(), &all);
 }
+
+#[test]
+fn ctrl_c_on_a_terminal_cancels_cleanly() {
+    if !ready("ctrl_c_on_a_terminal_cancels_cleanly") {
+        return;
+    }
+    // A terminal's Ctrl-C signals the whole foreground process group: kiln and the
+    // runc processes it started, which pass it on to the step.
+    use std::os::unix::process::CommandExt;
+    let df =
+        format!("FROM {BUSYBOX}\nRUN trap 'echo got-sigint' INT; sleep 114 & wait; sleep 114\n");
+    let ctx = Context::new(&df, &[]);
+    let state = State::new();
+    let watch = RuncWatch::start(state.path());
+    let mut child = state
+        .kiln()
+        .args(["build", "--progress", "plain", ctx.arg()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn kiln");
+    let pgid = child.id() as i32;
+    let running = wait_for_processes(&state, &watch, 1, "sleep 114", Duration::from_secs(60));
+    let signalled = Instant::now();
+    rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(pgid).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let deadline = signalled + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            for c in watch.seen() {
+                kill_container(&c.id);
+            }
+            panic!("kiln did not exit within 10s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = signalled.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let containers = watch.finish();
+    assert!(running, "the step never ran: {}", text(&out));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("canceled"), "{stderr}");
+    assert!(took < Duration::from_secs(5), "cancel took {took:?}");
+    assert_clean(state.path(), &containers);
+}
