@@ -280,6 +280,18 @@ fn located(df: &DockerfileInput, message: &str, loc: Option<(usize, usize)>) -> 
     out
 }
 
+/// Removes the containers that a killed kiln left running on this store, before
+/// the store's recovery removes their directories.
+fn reap_orphans(root: &Path) {
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let n = kiln_worker::exec::reap_orphans(root);
+    if n > 0 {
+        eprintln!("removed {n} containers left running by a kiln process that was killed");
+    }
+}
+
 fn open_store(root: &Path) -> Result<Arc<Store>, String> {
     Store::open(root).map(Arc::new).map_err(|e| {
         err(format!(
@@ -364,6 +376,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
         named.insert(name.to_string(), input.context);
     }
 
+    reap_orphans(&root);
     let store = open_store(&root)?;
     let credentials =
         DockerConfig::load_default().map_err(|e| err(format!("docker credentials: {e}")))?;
@@ -595,6 +608,7 @@ pub async fn du(root: PathBuf) -> CliResult {
 }
 
 pub async fn prune(root: PathBuf, args: PruneArgs) -> CliResult {
+    reap_orphans(&root);
     let store = open_store(&root)?;
     let max_bytes = match &args.keep_storage {
         Some(s) => Some(parse_size(s).ok_or_else(|| err(format!("invalid --keep-storage {s:?}")))?),

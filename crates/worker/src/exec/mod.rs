@@ -6,13 +6,16 @@
 //! kiln's private mount namespace and are masked in the step's output; mount points
 //! the runtime had to create in the root filesystem are removed afterwards, as
 //! BuildKit does, so they never reach the layer.
+//!
+//! Every container carries the pid of the kiln that runs it and its store, so that
+//! [`reap_orphans`] can remove what a killed kiln could not.
 
 mod runc;
 mod spec;
 mod ssh;
 mod user;
 
-pub use runc::RUNC_ROOT;
+pub use runc::{RUNC_ROOT, reap_orphans};
 pub use user::{ExecUser, resolve_user};
 
 use std::collections::HashMap;
@@ -252,22 +255,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WorkerError {
     move |e| WorkerError::io(what, e)
 }
 
-/// Set once this process has removed containers that killed kiln processes left.
-static REAPED: std::sync::Once = std::sync::Once::new();
-
 impl Job {
     fn run(self) -> Result<kiln_graph::Digest, WorkerError> {
-        REAPED.call_once(|| {
-            let n = runc::reap_orphans(self.store.root());
-            if n > 0 {
-                self.progress.log(
-                    Stream::Stderr,
-                    format!(
-                        "removed {n} containers left running by a kiln process that was killed\n"
-                    ),
-                );
-            }
-        });
         let work = self.store.work_dir()?;
         let base = work.path().to_path_buf();
         let rootfs = base.join("rootfs");
