@@ -111,6 +111,9 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
         .cwd(input.cwd)
         .user(user)
         .capabilities(capabilities)
+        // None: the step inherits kiln's limits, as BuildKit's steps inherit
+        // buildkitd's (the builder's default would cap open files at 1024).
+        .rlimits(Vec::new())
         .no_new_privileges(!insecure)
         .build()
         .map_err(err)?;
@@ -366,6 +369,13 @@ mod tests {
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["hostname"], HOSTNAME);
         assert_eq!(json["process"]["noNewPrivileges"], true);
+        assert!(
+            json["process"]["rlimits"]
+                .as_array()
+                .is_none_or(|r| r.is_empty()),
+            "{}",
+            json["process"]["rlimits"]
+        );
         assert_eq!(json["process"]["user"]["uid"], 1000);
         let caps = json["process"]["capabilities"]["bounding"]
             .as_array()
