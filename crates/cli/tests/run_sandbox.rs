@@ -65,6 +65,7 @@ RUN s=/proc/self/status; \
     echo "nnp=$(awk '/^NoNewPrivs/{{print $2}}' $s)"; \
     echo "hostname=$(hostname)"; \
     echo "pid=$$"; \
+    echo "nofile=$(ulimit -n)"; \
     for n in uts ipc pid net; do echo "ns_$n=$(readlink /proc/self/ns/$n)"; done; \
     echo "hosts=$(grep buildkitsandbox /etc/hosts | tr -s ' \t' ' ')"; \
     echo "resolv=$(grep nameserver /etc/resolv.conf | head -n 1)"; \
@@ -100,6 +101,13 @@ RUN s=/proc/self/status; \
         "1",
         "the step's shell is pid 1 of its own pid namespace"
     );
+    // Limits are kiln's own (inherited from this test), as BuildKit's steps have
+    // buildkitd's.
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let expected = nofile
+        .current
+        .map_or("unlimited".to_string(), |n| n.to_string());
+    assert_eq!(v("nofile"), expected);
     for ns in ["uts", "ipc", "pid"] {
         assert_ne!(v(&format!("ns_{ns}")), host_ns(ns), "{ns} namespace shared");
     }
