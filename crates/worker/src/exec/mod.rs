@@ -13,6 +13,7 @@
 mod runc;
 mod spec;
 mod ssh;
+mod upper;
 mod user;
 
 pub use runc::{RUNC_ROOT, reap_orphans};
@@ -495,6 +496,15 @@ impl Job {
         root_mount
             .unmount()
             .map_err(io("unmounting the step's root filesystem"))?;
+        if !self.root_lowers.is_empty() {
+            let view = base.join("base-view");
+            std::fs::create_dir_all(&view).map_err(io("creating a mount point"))?;
+            let guard =
+                mount_layers(&lowers, None, &view).map_err(io("mounting the step's input"))?;
+            upper::drop_unchanged_dirs(work.upper(), &view)
+                .map_err(io("tidying the step's changes"))?;
+            drop(guard);
+        }
         let layer_id = kiln_layer::tree_digest(work.upper())?;
         work.commit(&layer_id)?;
         Ok(layer_id)
