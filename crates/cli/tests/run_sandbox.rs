@@ -223,3 +223,48 @@ RUN --security=insecure echo "capeff=$(awk '/^CapEff/{{print $2}}' /proc/self/st
     assert_eq!(value_of(&err, "nnp").as_deref(), Some("0"));
     assert_eq!(value_of(&err, "mount").as_deref(), Some("allowed"));
 }
+
+#[test]
+fn a_layer_holds_only_what_the_step_changed() {
+    if !ready("a_layer_holds_only_what_the_step_changed") {
+        return;
+    }
+    // The test bed's busybox has neither /etc/hosts nor /run: the mount points
+    // made for them (and for the secret and tmpfs) must not bring /etc or /run into
+    // the layer, as in BuildKit.
+    let df = format!(
+        "FROM {BUSYBOX}\nRUN --mount=type=tmpfs,target=/usr/share/t --mount=type=secret,id=s echo hi > /x && mkdir /newdir\n"
+    );
+    let ctx = Context::new(&df, &[]);
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "value").unwrap();
+    let state = State::new();
+    let layout = ctx.path().join("layout");
+    let o = state.build(&[
+        "--secret",
+        &format!("id=s,src={}", secret.path().display()),
+        "-o",
+        &format!("type=oci,dest={},tar=false", layout.display()),
+        ctx.arg(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let blob = |d: &serde_json::Value| layout.join("blobs/sha256").join(&d.as_str().unwrap()[7..]);
+    let index = read(layout.join("index.json"));
+    let manifest = read(blob(&index["manifests"][0]["digest"]));
+    let layers = manifest["layers"].as_array().unwrap();
+    let last = blob(&layers[layers.len() - 1]["digest"]);
+    let list = std::process::Command::new("tar")
+        .arg("-tzf")
+        .arg(&last)
+        .output()
+        .unwrap();
+    let mut entries: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    entries.sort();
+    assert_eq!(entries, vec!["newdir/", "x"]);
+}
