@@ -115,8 +115,11 @@ impl Drop for ActiveStep {
 
 /// A non-root mount's host side, ready before the step runs.
 enum Prepared {
-    /// Layer directories (topmost first) of a filesystem input.
-    Layers(Vec<PathBuf>),
+    /// Layer directories (topmost first) of a filesystem input, and its digest.
+    Layers {
+        lowers: Vec<PathBuf>,
+        digest: kiln_graph::Digest,
+    },
     /// A local directory (the build context or a named context).
     Local(Arc<ContextIndex>),
     /// No input: an empty filesystem.
@@ -158,9 +161,10 @@ pub(crate) async fn run(
         prepared.push(match m.input.and_then(|i| inputs.get(i)) {
             None => Prepared::Empty,
             Some(o) => match o.as_ref() {
-                Output::Layers { layers, .. } => {
-                    Prepared::Layers(w.lowers_for(layers, progress).await?)
-                }
+                Output::Layers { layers, digest } => Prepared::Layers {
+                    lowers: w.lowers_for(layers, progress).await?,
+                    digest: digest.clone(),
+                },
                 Output::Local { handle, .. } => {
                     Prepared::Local(handle.clone().downcast::<ContextIndex>().map_err(|_| {
                         WorkerError::Failed("local input of an unknown kind".into())
@@ -523,7 +527,7 @@ impl Job {
         let view = dir.join("view");
         std::fs::create_dir_all(&view).map_err(io("creating a mount point"))?;
         let lowers: Vec<PathBuf> = match prepared {
-            Prepared::Layers(l) if !l.is_empty() => l.clone(),
+            Prepared::Layers { lowers, .. } if !lowers.is_empty() => lowers.clone(),
             Prepared::Local(index) => vec![local_view(index, dir)?],
             _ => {
                 let e = dir.join("empty");
@@ -570,13 +574,36 @@ impl Job {
         base: &Path,
         i: usize,
     ) -> Result<(PathBuf, Option<std::fs::File>), WorkerError> {
-        let dir = self.store.cache_mount(id)?;
+        // As BuildKit, a cache seeded from an input (`from=`, or the directory made
+        // for its uid, gid and mode) is its own cache: other contents or another
+        // owner get another one.
+        let key = match prepared {
+            Prepared::Layers { digest, .. } => format!("{id}@{digest}"),
+            _ => id.to_string(),
+        };
+        let dir = self.store.cache_mount(&key)?;
         let lock_file = std::fs::File::open(&dir).map_err(io(format!("opening cache {id}")))?;
         let lock = match sharing {
             kiln_graph::CacheSharing::Shared => None,
             kiln_graph::CacheSharing::Locked => {
-                rustix::fs::flock(&lock_file, rustix::fs::FlockOperation::LockExclusive)
-                    .map_err(|e| WorkerError::io(format!("locking cache {id}"), e.into()))?;
+                // Waits for the lock, but not past a cancelled build.
+                loop {
+                    match rustix::fs::flock(
+                        &lock_file,
+                        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+                    ) {
+                        Ok(()) => break,
+                        Err(rustix::io::Errno::WOULDBLOCK) => {
+                            if self.cancel.load(Ordering::SeqCst) {
+                                return Err(WorkerError::Failed("canceled".into()));
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                        Err(e) => {
+                            return Err(WorkerError::io(format!("locking cache {id}"), e.into()));
+                        }
+                    }
+                }
                 Some(lock_file)
             }
             kiln_graph::CacheSharing::Private => {
@@ -599,7 +626,7 @@ impl Job {
             .next()
             .is_none();
         if is_new
-            && let Prepared::Layers(lowers) = prepared
+            && let Prepared::Layers { lowers, .. } = prepared
             && !lowers.is_empty()
         {
             // Seed the new cache from its `from=`/`source=`, ownership and mode included.
