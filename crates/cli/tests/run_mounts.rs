@@ -104,7 +104,9 @@ RUN --mount=type=cache,id=shared-cache,target=/two,ro \
     echo "two=$(cat /two/note)"; \
     if echo x > /two/other 2>/dev/null; then echo cache_ro=writable; else echo cache_ro=refused; fi
 RUN --mount=type=cache,target=/owned,uid=1000,gid=1001,mode=0750 \
-    echo "owned=$(stat -c '%a %u %g' /owned)"
+    echo "owned=$(stat -c '%a %u %g' /owned)"; touch /owned/by-1000
+RUN --mount=type=cache,target=/owned,uid=2000,gid=2000 \
+    echo "reowned=$(stat -c '%a %u %g' /owned) $(ls /owned | wc -l)"
 RUN --mount=type=cache,target=/seeded,from=seed,source=/seed \
     echo "seeded=$(cat /seeded/file)"; echo more >> /seeded/file
 RUN --mount=type=cache,target=/var/cache/app echo "in_layer=$(ls /var/cache/app | wc -l)" && \
@@ -130,6 +132,8 @@ RUN --mount=type=cache,target=/var/cache/app echo "in_layer=$(ls /var/cache/app 
     );
     assert_eq!(v(&err, "cache_ro"), "refused");
     assert_eq!(v(&err, "owned"), "750 1000 1001");
+    // Another owner is another cache, as in BuildKit.
+    assert_eq!(v(&err, "reowned"), "755 2000 2000 0");
     assert_eq!(v(&err, "seeded"), "seeded");
     assert_eq!(
         v(&err, "in_layer"),
