@@ -136,23 +136,29 @@ fn a_cancelled_build_exits_promptly_and_leaves_nothing() {
     if !ready("a_cancelled_build_exits_promptly_and_leaves_nothing") {
         return;
     }
-    // Two stages sleeping at once, both with mounts, then cancelled.
+    // Two stages sleeping at once, both with mounts, and a third waiting for the
+    // locked cache the first holds; then cancelled.
     let df = format!(
         r#"FROM {BUSYBOX} AS a
-RUN --mount=type=cache,target=/cache --mount=type=tmpfs,target=/t sleep 111
+RUN --mount=type=cache,id=lk,target=/cache,sharing=locked --mount=type=tmpfs,target=/t sleep 111
 FROM {BUSYBOX} AS b
 RUN --mount=type=bind,target=/ctx sleep 112
+FROM {BUSYBOX} AS c
+RUN --mount=type=cache,id=lk,target=/cache,sharing=locked sleep 115
 FROM {BUSYBOX}
 COPY --from=a /etc/passwd /a
 COPY --from=b /etc/passwd /b
+COPY --from=c /etc/passwd /c
 "#
     );
     let ctx = Context::new(&df, &[]);
     let state = State::new();
     let watch = RuncWatch::start(state.path());
-    let mut child = spawn_build(&state, &[ctx.arg()]);
+    let mut child = spawn_build(&state, &["--jobs", "3", ctx.arg()]);
     let kiln_pid = child.id();
     let both = wait_for_processes(&state, &watch, 2, "sleep 11", Duration::from_secs(60));
+    // Give the third step time to reach the lock.
+    std::thread::sleep(Duration::from_millis(500));
     if !both {
         // SIGINT, so that kiln removes what it started.
         let _ = rustix::process::kill_process(
