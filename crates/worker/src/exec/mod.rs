@@ -1,11 +1,17 @@
-//! RUN steps: each runs as an OCI container (spec from [`spec`], runtime `runc`) on an
+//! RUN steps: each runs as an OCI container (spec from `spec`, runtime `runc`) on an
 //! overlay of its input layers whose upper directory becomes the step's new layer.
 //!
 //! Mounts (`bind`, `cache`, `tmpfs`, `secret`, `ssh`) are prepared on the host side
 //! under the step's work directory. Secret values live only on a tmpfs mounted in
 //! kiln's private mount namespace and are masked in the step's output; mount points
 //! the runtime had to create in the root filesystem are removed afterwards, as
-//! BuildKit does, so they never reach the layer.
+//! BuildKit does, so they never reach the layer, and so are the directories overlayfs
+//! copied up without the step changing them (`upper`).
+//!
+//! A failed step's error names the command, its exit code in BuildKit's words (or
+//! why runc could not start it) and its last lines of output; with
+//! `--on-error=shell` a shell opens in its filesystem first, on a terminal of its
+//! own when kiln runs on one.
 //!
 //! Every container carries the pid of the kiln that runs it and its store, so that
 //! [`reap_orphans`] can remove what a killed kiln could not.
