@@ -280,6 +280,18 @@ fn located(df: &DockerfileInput, message: &str, loc: Option<(usize, usize)>) -> 
     out
 }
 
+/// Removes the containers that a killed kiln left running on this store, before
+/// the store's recovery removes their directories.
+fn reap_orphans(root: &Path) {
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let n = kiln_worker::exec::reap_orphans(root);
+    if n > 0 {
+        eprintln!("removed {n} containers left running by a kiln process that was killed");
+    }
+}
+
 fn open_store(root: &Path) -> Result<Arc<Store>, String> {
     Store::open(root).map(Arc::new).map_err(|e| {
         err(format!(
@@ -371,6 +383,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
         named.insert(name.to_string(), input.context);
     }
 
+    reap_orphans(&root);
     let store = open_store(&root)?;
     let credentials =
         DockerConfig::load_default().map_err(|e| err(format!("docker credentials: {e}")))?;
@@ -455,6 +468,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
             "building needs root: kiln mounts overlay filesystems and runs steps with runc (rootless builds are not supported yet; --print-graph works without root)",
         ));
     }
+    check_entitlements(&df, &def, allow_insecure, allow_host_network)?;
 
     let worker = Arc::new(Worker::new(
         store.clone(),
@@ -513,6 +527,43 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
         );
     }
     result
+}
+
+/// Refuses a build whose steps need an entitlement that was not granted, before any
+/// step runs, as BuildKit checks them when it loads the graph.
+fn check_entitlements(
+    df: &DockerfileInput,
+    def: &Definition,
+    allow_insecure: bool,
+    allow_host_network: bool,
+) -> CliResult {
+    for v in &def.vertices {
+        let kiln_graph::Op::Exec(op) = &v.op else {
+            continue;
+        };
+        let missing = if op.network == kiln_graph::NetworkMode::Host && !allow_host_network {
+            "network.host"
+        } else if op.security == kiln_graph::SecurityMode::Insecure && !allow_insecure {
+            "security.insecure"
+        } else {
+            continue;
+        };
+        let loc = v
+            .meta
+            .location
+            .as_ref()
+            .filter(|l| l.file == df.name)
+            .map(|l| (l.start_line, l.end_line));
+        return Err(located(
+            df,
+            &format!(
+                "{missing} is not allowed: {} needs --allow {missing}",
+                v.meta.name
+            ),
+            loc,
+        ));
+    }
+    Ok(())
 }
 
 fn solve_error(df: &DockerfileInput, e: &SolveError) -> String {
@@ -577,6 +628,7 @@ pub async fn du(root: PathBuf) -> CliResult {
 }
 
 pub async fn prune(root: PathBuf, args: PruneArgs) -> CliResult {
+    reap_orphans(&root);
     let store = open_store(&root)?;
     let max_bytes = match &args.keep_storage {
         Some(s) => Some(parse_size(s).ok_or_else(|| err(format!("invalid --keep-storage {s:?}")))?),

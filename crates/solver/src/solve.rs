@@ -132,6 +132,11 @@ impl<B: Backend> Solver<B> {
             futures: Mutex::new(HashMap::new()),
             events,
         });
+        // Pending futures hold the walk (and its event sink) alive, and the walk holds
+        // them: drop them when the solve ends, however it ends. That also cancels steps
+        // that no longer matter after a failure, or when the caller drops the solve
+        // (Ctrl-C), which a reference cycle would otherwise keep running.
+        let _clear = ClearFutures(walk.clone());
         let mut outs = Vec::new();
         let mut result = Ok(());
         for t in &def.targets {
@@ -146,13 +151,20 @@ impl<B: Backend> Solver<B> {
                 None => outs.push(None),
             }
         }
-        // Pending futures hold the walk (and its event sink) alive: drop them, which
-        // also cancels steps that no longer matter after a failure.
-        walk.futures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
         result.map(|()| outs)
+    }
+}
+
+/// Drops a walk's pending vertex futures when dropped.
+struct ClearFutures<B: Backend>(Arc<Walk<B>>);
+
+impl<B: Backend> Drop for ClearFutures<B> {
+    fn drop(&mut self) {
+        // Taken out first: dropping a future may drop others, which must not find
+        // the map locked.
+        let pending =
+            std::mem::take(&mut *self.0.futures.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(pending);
     }
 }
 

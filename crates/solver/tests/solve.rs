@@ -91,8 +91,9 @@ impl Backend for Fake {
         let name = e.args[0].clone();
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);
+        let still_running = Running(&self.running);
         tokio::time::sleep(self.delay).await;
-        self.running.fetch_sub(1, Ordering::SeqCst);
+        drop(still_running);
         self.runs.lock().unwrap().push(name.clone());
         if name.starts_with("fail") {
             return Err(OpError::new(format!(
@@ -116,6 +117,15 @@ impl Backend for Fake {
             .unwrap_or_default();
         layers.push(id);
         Ok(Output::layers(layers))
+    }
+}
+
+/// Counts an op as running until its future ends or is dropped.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -293,6 +303,34 @@ async fn independent_ops_run_in_parallel_within_the_limit() {
     assert_eq!(fake.max_running.load(Ordering::SeqCst), 2);
     // 6 ops of 100 ms two at a time, then the join: about 400 ms, not 700.
     assert!(elapsed < Duration::from_millis(650), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn dropping_a_solve_drops_the_steps_it_runs() {
+    let (_d, store) = setup();
+    let mut fake = Fake::new(store.clone());
+    fake.delay = Duration::from_secs(30);
+    let fake = Arc::new(fake);
+    let mut g = GraphBuilder::new();
+    let ctx = local(&mut g, "ctx");
+    let a = exec(&mut g, "slow-a", vec![ctx.clone()]);
+    let b = exec(&mut g, "slow-b", vec![ctx]);
+    let join = exec(&mut g, "join", vec![a, b]);
+    let def = g.finish(vec![target(join)]);
+    let solver = Solver::new(fake.clone(), store.clone(), SolveOptions { jobs: 2 });
+    // As on Ctrl-C: the caller stops waiting and drops the solve.
+    let r = tokio::time::timeout(
+        Duration::from_millis(300),
+        solver.solve(&def, EventSink::discard()),
+    )
+    .await;
+    assert!(r.is_err(), "the slow steps finished?");
+    assert_eq!(fake.max_running.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        fake.running.load(Ordering::SeqCst),
+        0,
+        "steps of a dropped solve are still running"
+    );
 }
 
 #[tokio::test]

@@ -92,6 +92,12 @@ pub fn mount_layers(
             "an overlay needs at least one lower directory",
         ));
     }
+    // Identical layers (two steps that changed nothing share one empty layer) are
+    // one directory, which overlayfs refuses to stack twice (ELOOP). The lower copy
+    // is shadowed entirely by the upper one, so dropping it changes nothing.
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&Path> = lowers.iter().copied().filter(|l| seen.insert(*l)).collect();
+    let lowers = unique.as_slice();
     if upper.is_none() && lowers.len() == 1 {
         mount_bind(lowers[0], target)?;
         let guard = MountGuard {
@@ -204,6 +210,29 @@ mod tests {
         use std::os::unix::fs::FileTypeExt;
         assert!(wh.file_type().is_char_device());
         assert!(!merged.join("new").exists());
+    }
+
+    #[test]
+    fn the_same_layer_twice_is_stacked_once() {
+        if !is_root() {
+            eprintln!("not root; skipping the mount test");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let (empty, mid, base, merged) = (
+            t.path().join("empty"),
+            t.path().join("mid"),
+            t.path().join("base"),
+            t.path().join("merged"),
+        );
+        for d in [&empty, &mid, &base, &merged] {
+            fs::create_dir(d).unwrap();
+        }
+        fs::write(base.join("a"), "base").unwrap();
+        fs::write(mid.join("a"), "mid").unwrap();
+        let g = mount_layers(&[&empty, &mid, &empty, &base], None, &merged).unwrap();
+        assert_eq!(fs::read_to_string(merged.join("a")).unwrap(), "mid");
+        drop(g);
     }
 
     #[test]

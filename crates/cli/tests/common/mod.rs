@@ -650,3 +650,327 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out).trim().to_string()
 }
+
+/// Where kiln's runc keeps container state.
+pub const RUNC_ROOT: &str = "/run/kiln/runc";
+
+/// Every file under `dir` (not following symlinks) whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_symlink() {
+                if let Ok(t) = std::fs::read_link(&p)
+                    && contains(t.as_os_str().as_encoded_bytes(), needle)
+                {
+                    found.push(p);
+                }
+            } else if ft.is_file()
+                && let Ok(bytes) = std::fs::read(&p)
+                && contains(&bytes, needle)
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A runc container seen while a build ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub id: String,
+    pub pid: i64,
+    pub bundle: String,
+}
+
+/// Containers in kiln's runc root whose bundle lies under `state`.
+pub fn containers_under(state: &Path) -> Vec<Container> {
+    let Ok(out) = Command::new("runc")
+        .args(["--root", RUNC_ROOT, "list", "--format", "json"])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return Vec::new();
+    };
+    let prefix = state.to_string_lossy().to_string();
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| {
+                    let bundle = c["bundle"].as_str()?.to_string();
+                    let id = c["id"].as_str()?.to_string();
+                    bundle.starts_with(&prefix).then(|| Container {
+                        id,
+                        pid: c["pid"].as_i64().unwrap_or(0),
+                        bundle,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Watches kiln's runc root while a build runs, recording every container of one
+/// state directory, so the test can afterwards check that each one is gone.
+pub struct RuncWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Container>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RuncWatch {
+    pub fn start(state: &Path) -> RuncWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Container>::new()));
+        let (s, v, dir) = (stop.clone(), seen.clone(), state.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                for c in containers_under(&dir) {
+                    let mut v = v.lock().unwrap();
+                    if !v.iter().any(|x| x.id == c.id) {
+                        v.push(c);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        });
+        RuncWatch {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    /// Containers seen so far.
+    pub fn seen(&self) -> Vec<Container> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Stops watching; returns every container seen.
+    pub fn finish(mut self) -> Vec<Container> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.seen()
+    }
+}
+
+/// Mount lines (of `/proc/<pid>/mountinfo`) that mention `path`.
+pub fn mounts_mentioning(pid: &str, path: &Path) -> Vec<String> {
+    let needle = path.to_string_lossy().to_string();
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Processes whose root, working directory or command line lies in `state`, or that
+/// run in one of `containers`' cgroups.
+pub fn processes_of(state: &Path, containers: &[Container]) -> Vec<String> {
+    let prefix = state.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.parse::<u32>().is_err() {
+            continue;
+        }
+        let p = e.path();
+        let link = |l: &str| {
+            std::fs::read_link(p.join(l))
+                .map(|t| t.to_string_lossy().to_string())
+                .unwrap_or_default()
+        };
+        let cmdline = std::fs::read(p.join("cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let cgroup = std::fs::read_to_string(p.join("cgroup")).unwrap_or_default();
+        let ours = link("root").starts_with(&prefix)
+            || link("cwd").starts_with(&prefix)
+            || cmdline.contains(&prefix)
+            || containers.iter().any(|c| cgroup.contains(&c.id));
+        if ours {
+            out.push(format!("pid {name}: {cmdline}"));
+        }
+    }
+    out
+}
+
+/// cgroup directories (any controller) named after one of `containers`.
+pub fn cgroups_of(containers: &[Container]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: usize, ids: &[&str], out: &mut Vec<PathBuf>) {
+        if depth == 0 {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let p = e.path();
+            if ids.iter().any(|id| e.file_name() == **id) {
+                out.push(p.clone());
+            }
+            walk(&p, depth - 1, ids, out);
+        }
+    }
+    let ids: Vec<&str> = containers.iter().map(|c| c.id.as_str()).collect();
+    let mut out = Vec::new();
+    if !ids.is_empty() {
+        walk(Path::new("/sys/fs/cgroup"), 5, &ids, &mut out);
+    }
+    out
+}
+
+/// Everything a build in `state` may have left behind: mounts visible here, runc
+/// containers, processes, cgroups, and leftover work directories in the store.
+pub fn leftovers(state: &Path, containers: &[Container]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in mounts_mentioning("self", state) {
+        out.push(format!("mount: {m}"));
+    }
+    for c in containers_under(state) {
+        out.push(format!("runc container: {c:?}"));
+    }
+    for p in processes_of(state, containers) {
+        out.push(format!("process: {p}"));
+    }
+    for c in containers {
+        if c.pid > 0 && Path::new(&format!("/proc/{}", c.pid)).exists() {
+            let root = std::fs::read_link(format!("/proc/{}/root", c.pid)).unwrap_or_default();
+            if root.starts_with(state) {
+                out.push(format!("container process {} still alive", c.pid));
+            }
+        }
+        if Path::new(RUNC_ROOT).join(&c.id).exists() {
+            out.push(format!("runc state {}/{}", RUNC_ROOT, c.id));
+        }
+    }
+    for g in cgroups_of(containers) {
+        out.push(format!("cgroup: {}", g.display()));
+    }
+    if let Ok(entries) = std::fs::read_dir(state.join("tmp")) {
+        for e in entries.flatten() {
+            out.push(format!("work directory: {}", e.path().display()));
+        }
+    }
+    out
+}
+
+impl State {
+    /// `kiln build --progress plain <args>` with extra environment variables.
+    pub fn build_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.kiln();
+        c.arg("build").arg("--progress").arg("plain").args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.stdin(Stdio::null()).output().expect("run kiln")
+    }
+}
+
+/// The lines a step printed, in plain progress output (`#N 0.123 text`), without the
+/// step number and time stamp.
+pub fn step_output(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix('#')?;
+            let (_, rest) = rest.split_once(' ')?;
+            let (ts, text) = rest.split_once(' ')?;
+            ts.parse::<f64>().ok()?;
+            Some(text.to_string())
+        })
+        .collect()
+}
+
+/// The value printed after `key=` on a step output line (`key=value`).
+pub fn value_of(stderr: &str, key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    step_output(stderr)
+        .into_iter()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+}
+
+/// The image config of the single image in an OCI layout directory
+/// (`-o type=oci,dest=DIR,tar=false`).
+pub fn oci_dir_config(dir: &Path) -> serde_json::Value {
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let blob = |digest: &str| {
+        let (alg, hex) = digest.split_once(':').expect("digest");
+        dir.join("blobs").join(alg).join(hex)
+    };
+    let index = read(dir.join("index.json"));
+    let manifest = read(blob(
+        index["manifests"][0]["digest"]
+            .as_str()
+            .expect("manifest digest"),
+    ));
+    read(blob(
+        manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest"),
+    ))
+}
+
+/// Whether the Debian mirror the test bed's Debian image uses (plain HTTP, see its
+/// sources.list) answers; prints why not.
+pub fn debian_mirror_reachable(test: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let ok = ("deb.debian.org", 80)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok()
+        });
+    if !ok {
+        eprintln!("{test}: deb.debian.org:80 is not reachable; skipping");
+    }
+    ok
+}
+
+/// The duration plain progress printed for the step whose header contains `name`
+/// (`#N DONE 12.3s`).
+pub fn step_seconds(stderr: &str, name: &str) -> Option<f64> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let number = lines
+        .iter()
+        .find(|l| l.starts_with('#') && l.contains(name))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    lines.iter().find_map(|l| {
+        l.strip_prefix(&format!("{number} DONE "))
+            .and_then(|t| t.trim_end_matches('s').parse().ok())
+    })
+}

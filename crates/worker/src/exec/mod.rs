@@ -1,21 +1,32 @@
-//! RUN steps: each runs as an OCI container (spec from [`spec`], runtime `runc`) on an
+//! RUN steps: each runs as an OCI container (spec from `spec`, runtime `runc`) on an
 //! overlay of its input layers whose upper directory becomes the step's new layer.
 //!
 //! Mounts (`bind`, `cache`, `tmpfs`, `secret`, `ssh`) are prepared on the host side
 //! under the step's work directory. Secret values live only on a tmpfs mounted in
 //! kiln's private mount namespace and are masked in the step's output; mount points
 //! the runtime had to create in the root filesystem are removed afterwards, as
-//! BuildKit does, so they never reach the layer.
+//! BuildKit does, so they never reach the layer, and so are the directories overlayfs
+//! copied up without the step changing them (`upper`).
+//!
+//! A failed step's error names the command, its exit code in BuildKit's words (or
+//! why runc could not start it) and its last lines of output; with
+//! `--on-error=shell` a shell opens in its filesystem first, on a terminal of its
+//! own when kiln runs on one.
+//!
+//! Every container carries the pid of the kiln that runs it and its store, so that
+//! [`reap_orphans`] can remove what a killed kiln could not.
 
 mod runc;
 mod spec;
 mod ssh;
+mod upper;
 mod user;
 
-pub use runc::RUNC_ROOT;
+pub use runc::{RUNC_ROOT, reap_orphans};
 pub use user::{ExecUser, resolve_user};
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,8 +121,11 @@ impl Drop for ActiveStep {
 
 /// A non-root mount's host side, ready before the step runs.
 enum Prepared {
-    /// Layer directories (topmost first) of a filesystem input.
-    Layers(Vec<PathBuf>),
+    /// Layer directories (topmost first) of a filesystem input, and its digest.
+    Layers {
+        lowers: Vec<PathBuf>,
+        digest: kiln_graph::Digest,
+    },
     /// A local directory (the build context or a named context).
     Local(Arc<ContextIndex>),
     /// No input: an empty filesystem.
@@ -153,9 +167,10 @@ pub(crate) async fn run(
         prepared.push(match m.input.and_then(|i| inputs.get(i)) {
             None => Prepared::Empty,
             Some(o) => match o.as_ref() {
-                Output::Layers { layers, .. } => {
-                    Prepared::Layers(w.lowers_for(layers, progress).await?)
-                }
+                Output::Layers { layers, digest } => Prepared::Layers {
+                    lowers: w.lowers_for(layers, progress).await?,
+                    digest: digest.clone(),
+                },
                 Output::Local { handle, .. } => {
                     Prepared::Local(handle.clone().downcast::<ContextIndex>().map_err(|_| {
                         WorkerError::Failed("local input of an unknown kind".into())
@@ -304,11 +319,16 @@ impl Job {
                 .and_then(|(_, v)| v.clone())
         };
         let mut env = self.op.env.clone();
+        // Proxy build args reach the process in both spellings, as in BuildKit, and
+        // win over the step's own variables of the same name.
+        for (k, v) in &self.op.proxy_env {
+            set_env(&mut env, k, v);
+            set_env(&mut env, &k.to_ascii_lowercase(), v);
+        }
         for s in &self.op.secret_env {
             if let Some(v) = secret_value(&s.id) {
-                secret_values.push(v.clone());
-                env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(s.name.as_str()));
-                env.push(format!("{}={}", s.name, String::from_utf8_lossy(&v)));
+                set_env(&mut env, &s.name, &String::from_utf8_lossy(&v));
+                secret_values.push(v);
             }
         }
 
@@ -385,9 +405,9 @@ impl Job {
         let etc = base.join("etc");
         std::fs::create_dir_all(&etc).map_err(io("creating hosts files"))?;
         let hosts = etc.join("hosts");
-        let mut hosts_text = String::from(
-            "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-        );
+        let hostname = self.op.hostname.as_deref().unwrap_or(spec::HOSTNAME);
+        let mut hosts_text =
+            format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         for h in &self.op.extra_hosts {
             if let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) {
                 hosts_text.push_str(&format!("{ip}\t{name}\n"));
@@ -417,8 +437,10 @@ impl Job {
                 self.op.cwd
             )))?;
         }
+        let annotations = runc::owner_annotations(self.store.root());
         let spec = build_spec(&SpecInput {
             rootfs: &rootfs,
+            hostname,
             args: &self.op.args,
             env: &env,
             cwd: &self.op.cwd,
@@ -428,6 +450,7 @@ impl Job {
             binds: &binds,
             tmpfs: &tmpfs,
             terminal: false,
+            annotations: &annotations,
         })?;
         let bundle = base.join("bundle");
         std::fs::create_dir_all(&bundle).map_err(io("creating the bundle"))?;
@@ -450,11 +473,16 @@ impl Job {
             Ok(f) if f.exit_code == 0 => None,
             Ok(f) => {
                 let cmd = self.op.args.join(" ");
-                let mut msg = format!(
-                    "process \"{cmd}\" did not complete successfully: exit code: {}",
-                    f.exit_code
-                );
-                if !f.tail.is_empty() {
+                let mut msg = match &f.runtime_error {
+                    Some(e) => format!("process \"{cmd}\" did not complete successfully: {e}"),
+                    None => format!(
+                        "process \"{cmd}\" did not complete successfully: exit code: {}",
+                        f.exit_code
+                    ),
+                };
+                // When the runtime could not start the process, its output is only
+                // the runtime repeating the error.
+                if f.runtime_error.is_none() && !f.tail.is_empty() {
                     msg.push_str("\n\nlast lines of output:\n");
                     for l in &f.tail {
                         msg.push_str("  ");
@@ -478,6 +506,15 @@ impl Job {
         root_mount
             .unmount()
             .map_err(io("unmounting the step's root filesystem"))?;
+        if !self.root_lowers.is_empty() {
+            let view = base.join("base-view");
+            std::fs::create_dir_all(&view).map_err(io("creating a mount point"))?;
+            let guard =
+                mount_layers(&lowers, None, &view).map_err(io("mounting the step's input"))?;
+            upper::drop_unchanged_dirs(work.upper(), &view)
+                .map_err(io("tidying the step's changes"))?;
+            drop(guard);
+        }
         let layer_id = kiln_layer::tree_digest(work.upper())?;
         work.commit(&layer_id)?;
         Ok(layer_id)
@@ -496,7 +533,7 @@ impl Job {
         let view = dir.join("view");
         std::fs::create_dir_all(&view).map_err(io("creating a mount point"))?;
         let lowers: Vec<PathBuf> = match prepared {
-            Prepared::Layers(l) if !l.is_empty() => l.clone(),
+            Prepared::Layers { lowers, .. } if !lowers.is_empty() => lowers.clone(),
             Prepared::Local(index) => vec![local_view(index, dir)?],
             _ => {
                 let e = dir.join("empty");
@@ -543,13 +580,36 @@ impl Job {
         base: &Path,
         i: usize,
     ) -> Result<(PathBuf, Option<std::fs::File>), WorkerError> {
-        let dir = self.store.cache_mount(id)?;
+        // As BuildKit, a cache seeded from an input (`from=`, or the directory made
+        // for its uid, gid and mode) is its own cache: other contents or another
+        // owner get another one.
+        let key = match prepared {
+            Prepared::Layers { digest, .. } => format!("{id}@{digest}"),
+            _ => id.to_string(),
+        };
+        let dir = self.store.cache_mount(&key)?;
         let lock_file = std::fs::File::open(&dir).map_err(io(format!("opening cache {id}")))?;
         let lock = match sharing {
             kiln_graph::CacheSharing::Shared => None,
             kiln_graph::CacheSharing::Locked => {
-                rustix::fs::flock(&lock_file, rustix::fs::FlockOperation::LockExclusive)
-                    .map_err(|e| WorkerError::io(format!("locking cache {id}"), e.into()))?;
+                // Waits for the lock, but not past a cancelled build.
+                loop {
+                    match rustix::fs::flock(
+                        &lock_file,
+                        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+                    ) {
+                        Ok(()) => break,
+                        Err(rustix::io::Errno::WOULDBLOCK) => {
+                            if self.cancel.load(Ordering::SeqCst) {
+                                return Err(WorkerError::Failed("canceled".into()));
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                        Err(e) => {
+                            return Err(WorkerError::io(format!("locking cache {id}"), e.into()));
+                        }
+                    }
+                }
                 Some(lock_file)
             }
             kiln_graph::CacheSharing::Private => {
@@ -572,7 +632,7 @@ impl Job {
             .next()
             .is_none();
         if is_new
-            && let Prepared::Layers(lowers) = prepared
+            && let Prepared::Layers { lowers, .. } = prepared
             && !lowers.is_empty()
         {
             // Seed the new cache from its `from=`/`source=`, ownership and mode included.
@@ -593,9 +653,22 @@ impl Job {
     /// working directory and mounts; the build fails afterwards with the step's error.
     fn debug_shell(&self, bundle: &Path, spec: &oci_spec::runtime::Spec, id: &str) {
         let _only_one = SHELL.lock().unwrap_or_else(|e| e.into_inner());
+        // On a terminal the shell gets a terminal of its own, as with `docker run
+        // -it`: runc puts kiln's terminal in raw mode and relays it, so line editing,
+        // Ctrl-C and full-screen programs work inside and kiln is not interrupted.
+        let terminal = std::io::stdin().is_terminal();
         let mut spec = spec.clone();
         if let Some(p) = spec.process_mut() {
             p.set_args(Some(vec!["/bin/sh".to_string()]));
+            p.set_terminal(Some(terminal));
+            if terminal {
+                let mut env = p.env().clone().unwrap_or_default();
+                if !env.iter().any(|e| e.starts_with("TERM=")) {
+                    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
+                    env.push(format!("TERM={term}"));
+                }
+                p.set_env(Some(env));
+            }
         }
         self.progress.log(
             Stream::Stderr,
@@ -605,17 +678,34 @@ impl Job {
             ),
         );
         let shell_bundle = bundle.with_file_name("debug-bundle");
-        if std::fs::create_dir_all(&shell_bundle).is_err()
-            || spec.save(shell_bundle.join("config.json")).is_err()
-        {
-            return;
+        let opened = std::fs::create_dir_all(&shell_bundle)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                spec.save(shell_bundle.join("config.json"))
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|()| {
+                runc::run(
+                    &shell_bundle,
+                    &format!("{id}-debug"),
+                    runc::Stdio3::Inherit,
+                    &self.cancel,
+                )
+                .map_err(|e| e.to_string())
+            });
+        match opened {
+            Ok(f) if f.runtime_error.is_some() => self.progress.log(
+                Stream::Stderr,
+                format!(
+                    "could not open a shell: {}\n",
+                    f.runtime_error.unwrap_or_default()
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => self
+                .progress
+                .log(Stream::Stderr, format!("could not open a shell: {e}\n")),
         }
-        let _ = runc::run(
-            &shell_bundle,
-            &format!("{id}-debug"),
-            runc::Stdio3::Inherit,
-            &self.cancel,
-        );
     }
 }
 
@@ -651,6 +741,12 @@ fn local_view(index: &ContextIndex, dir: &Path) -> Result<PathBuf, WorkerError> 
         }
     }
     Ok(view)
+}
+
+/// Sets `key=value` in an environment list, replacing earlier entries of the key.
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(key));
+    env.push(format!("{key}={value}"));
 }
 
 /// Copies a directory tree (contents, modes, ownership, times) with `cp -a`.

@@ -2,14 +2,15 @@
 //! defaults (mounts, capabilities, masked and read-only kernel paths, namespaces) plus
 //! the step's process, user and mounts.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kiln_graph::{NetworkMode, SecurityMode};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder, get_default_maskedpaths,
-    get_default_mounts, get_default_readonly_paths,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceBuilder,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder, get_default_maskedpaths, get_default_mounts, get_default_readonly_paths,
 };
 
 use super::user::ExecUser;
@@ -47,6 +48,8 @@ pub struct BindMount {
 /// Everything that goes into a step's spec.
 pub struct SpecInput<'a> {
     pub rootfs: &'a Path,
+    /// The container's hostname ([`HOSTNAME`] unless the op names one).
+    pub hostname: &'a str,
     pub args: &'a [String],
     pub env: &'a [String],
     pub cwd: &'a str,
@@ -57,6 +60,8 @@ pub struct SpecInput<'a> {
     /// tmpfs mounts: target and size limit.
     pub tmpfs: &'a [(String, Option<u64>)],
     pub terminal: bool,
+    /// Annotations of the container (who runs it, see [`super::runc::reap_orphans`]).
+    pub annotations: &'a HashMap<String, String>,
 }
 
 fn err(e: impl std::fmt::Display) -> WorkerError {
@@ -69,20 +74,30 @@ fn cgroup_v2() -> bool {
 
 pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
     let insecure = input.security == SecurityMode::Insecure;
-    let caps: Vec<Capability> = if insecure {
-        all_caps()
+    let capabilities = if insecure {
+        // As BuildKit: every capability kiln itself holds, in every set, so that
+        // they survive a switch to a non-root user too. Asking for one kiln lacks
+        // would make runc fail.
+        let all: oci_spec::runtime::Capabilities = current_caps().into_iter().collect();
+        LinuxCapabilitiesBuilder::default()
+            .bounding(all.clone())
+            .effective(all.clone())
+            .permitted(all.clone())
+            .inheritable(all.clone())
+            .ambient(all)
+            .build()
+            .map_err(err)?
     } else {
-        DEFAULT_CAPS.to_vec()
+        let capset: oci_spec::runtime::Capabilities = DEFAULT_CAPS.iter().copied().collect();
+        LinuxCapabilitiesBuilder::default()
+            .bounding(capset.clone())
+            .effective(capset.clone())
+            .permitted(capset)
+            .inheritable(oci_spec::runtime::Capabilities::new())
+            .ambient(oci_spec::runtime::Capabilities::new())
+            .build()
+            .map_err(err)?
     };
-    let capset: oci_spec::runtime::Capabilities = caps.into_iter().collect();
-    let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(capset.clone())
-        .effective(capset.clone())
-        .permitted(capset.clone())
-        .inheritable(oci_spec::runtime::Capabilities::new())
-        .ambient(oci_spec::runtime::Capabilities::new())
-        .build()
-        .map_err(err)?;
     let user = UserBuilder::default()
         .uid(input.user.uid)
         .gid(input.user.gid)
@@ -96,6 +111,9 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
         .cwd(input.cwd)
         .user(user)
         .capabilities(capabilities)
+        // None: the step inherits kiln's limits, as BuildKit's steps inherit
+        // buildkitd's (the builder's default would cap open files at 1024).
+        .rlimits(Vec::new())
         .no_new_privileges(!insecure)
         .build()
         .map_err(err)?;
@@ -129,7 +147,13 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources);
-    if !insecure {
+    if insecure {
+        // Set explicitly: the builder's defaults would mask and protect them.
+        linux = linux
+            .devices(insecure_devices()?)
+            .masked_paths(Vec::new())
+            .readonly_paths(Vec::new());
+    } else {
         linux = linux
             .masked_paths(get_default_maskedpaths())
             .readonly_paths(get_default_readonly_paths());
@@ -137,6 +161,26 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
     let linux = linux.build().map_err(err)?;
 
     let mut mounts: Vec<Mount> = get_default_mounts();
+    for m in &mut mounts {
+        match m.typ().as_deref() {
+            // containerd's (and so BuildKit's) options for /proc.
+            Some("proc") => {
+                m.set_options(Some(vec!["nosuid".into(), "noexec".into(), "nodev".into()]));
+            }
+            // Insecure steps may write to /sys and their cgroup, as in BuildKit.
+            Some("sysfs" | "cgroup") if insecure => {
+                let opts = m
+                    .options()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|o| if o == "ro" { "rw".to_string() } else { o })
+                    .collect();
+                m.set_options(Some(opts));
+            }
+            _ => {}
+        }
+    }
     let mut user_mounts: Vec<(String, Mount)> = Vec::new();
     for b in input.binds {
         let mut options = vec!["rbind".to_string()];
@@ -155,7 +199,8 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
         ));
     }
     for (target, size) in input.tmpfs {
-        let mut options = vec!["nosuid".to_string(), "nodev".into(), "mode=1777".into()];
+        // BuildKit's options: devices may be made in a tmpfs, its mode is tmpfs's 1777.
+        let mut options = vec!["nosuid".to_string()];
         if let Some(s) = size {
             options.push(format!("size={s}"));
         }
@@ -182,15 +227,68 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
     SpecBuilder::default()
         .version("1.0.2")
         .root(root)
-        .hostname(HOSTNAME)
+        .hostname(input.hostname)
         .process(process)
         .linux(linux)
         .mounts(mounts)
+        .annotations(input.annotations.clone())
         .build()
         .map_err(err)
 }
 
-fn all_caps() -> Vec<Capability> {
+/// The capabilities in kiln's own effective set, read from `/proc/self/status`.
+fn current_caps() -> Vec<Capability> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    caps_in_mask(mask)
+}
+
+/// The capabilities whose bits are set in a kernel capability mask.
+fn caps_in_mask(mask: u64) -> Vec<Capability> {
+    caps_by_bit()
+        .into_iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// Device nodes an insecure step gets, as BuildKit gives them: kernel log, FUSE,
+/// KVM, TUN and loop devices.
+fn insecure_devices() -> Result<Vec<LinuxDevice>, WorkerError> {
+    let mut nodes: Vec<(String, LinuxDeviceType, i64, i64)> = vec![
+        ("/dev/kmsg".into(), LinuxDeviceType::C, 1, 11),
+        ("/dev/cuse".into(), LinuxDeviceType::C, 10, 203),
+        ("/dev/fuse".into(), LinuxDeviceType::C, 10, 229),
+        ("/dev/kvm".into(), LinuxDeviceType::C, 10, 232),
+        ("/dev/net/tun".into(), LinuxDeviceType::C, 10, 200),
+        ("/dev/loop-control".into(), LinuxDeviceType::C, 10, 237),
+    ];
+    for i in 0..8 {
+        nodes.push((format!("/dev/loop{i}"), LinuxDeviceType::B, 7, i));
+    }
+    nodes
+        .into_iter()
+        .map(|(path, typ, major, minor)| {
+            LinuxDeviceBuilder::default()
+                .path(path)
+                .typ(typ)
+                .major(major)
+                .minor(minor)
+                .build()
+                .map_err(err)
+        })
+        .collect()
+}
+
+/// Every capability, indexed by its bit number in the kernel's masks.
+fn caps_by_bit() -> Vec<Capability> {
     use Capability::*;
     vec![
         Chown,
@@ -251,6 +349,7 @@ mod tests {
         };
         let spec = build_spec(&SpecInput {
             rootfs: Path::new("/r"),
+            hostname: HOSTNAME,
             args: &["/bin/sh".into(), "-c".into(), "true".into()],
             env: &["PATH=/bin".into()],
             cwd: "/w",
@@ -264,11 +363,19 @@ mod tests {
             }],
             tmpfs: &[("/t".into(), Some(1024))],
             terminal: false,
+            annotations: &HashMap::new(),
         })
         .unwrap();
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["hostname"], HOSTNAME);
         assert_eq!(json["process"]["noNewPrivileges"], true);
+        assert!(
+            json["process"]["rlimits"]
+                .as_array()
+                .is_none_or(|r| r.is_empty()),
+            "{}",
+            json["process"]["rlimits"]
+        );
         assert_eq!(json["process"]["user"]["uid"], 1000);
         let caps = json["process"]["capabilities"]["bounding"]
             .as_array()
@@ -295,5 +402,99 @@ mod tests {
         ] {
             assert!(dests.contains(&d), "{d} missing from {dests:?}");
         }
+    }
+
+    fn input<'a>(
+        user: &'a ExecUser,
+        security: SecurityMode,
+        annotations: &'a HashMap<String, String>,
+    ) -> SpecInput<'a> {
+        SpecInput {
+            rootfs: Path::new("/r"),
+            hostname: "box",
+            args: &[],
+            env: &[],
+            cwd: "/",
+            user,
+            network: NetworkMode::Default,
+            security,
+            binds: &[],
+            tmpfs: &[],
+            terminal: false,
+            annotations,
+        }
+    }
+
+    #[test]
+    fn dockers_capability_mask_is_its_default_set() {
+        let mut from_mask = caps_in_mask(0xa804_25fb);
+        let mut defaults = DEFAULT_CAPS.to_vec();
+        from_mask.sort_by_key(|c| c.to_string());
+        defaults.sort_by_key(|c| c.to_string());
+        assert_eq!(from_mask, defaults);
+        assert_eq!(caps_by_bit()[21], Capability::SysAdmin);
+        assert_eq!(caps_by_bit()[40], Capability::CheckpointRestore);
+        assert!(caps_in_mask(0).is_empty());
+    }
+
+    #[test]
+    fn insecure_spec_lifts_the_sandbox_within_kilns_own_capabilities() {
+        let user = ExecUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![0],
+            home: "/".into(),
+        };
+        let owner = HashMap::from([("org.kiln.owner.pid".to_string(), "42".to_string())]);
+        let spec = build_spec(&input(&user, SecurityMode::Insecure, &owner)).unwrap();
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["hostname"], "box");
+        assert_eq!(json["annotations"]["org.kiln.owner.pid"], "42");
+        assert_eq!(json["process"]["noNewPrivileges"], false);
+        let own = current_caps();
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
+            let caps = json["process"]["capabilities"][set].as_array().unwrap();
+            assert_eq!(caps.len(), own.len(), "{set}");
+        }
+        assert_eq!(json["linux"]["maskedPaths"], serde_json::json!([]));
+        assert_eq!(json["linux"]["readonlyPaths"], serde_json::json!([]));
+        let devices: Vec<&str> = json["linux"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap())
+            .collect();
+        assert!(devices.contains(&"/dev/fuse") && devices.contains(&"/dev/loop0"));
+        for m in json["mounts"].as_array().unwrap() {
+            if m["type"] == "sysfs" || m["type"] == "cgroup" {
+                let opts = m["options"].as_array().unwrap();
+                assert!(!opts.iter().any(|o| o == "ro"), "{m}");
+            }
+        }
+
+        let sandbox = build_spec(&input(&user, SecurityMode::Sandbox, &owner)).unwrap();
+        let json = serde_json::to_value(&sandbox).unwrap();
+        let proc_opts = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/proc")
+            .unwrap()["options"]
+            .clone();
+        assert_eq!(proc_opts, serde_json::json!(["nosuid", "noexec", "nodev"]));
+        let sys = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap()["options"]
+            .clone();
+        assert!(sys.as_array().unwrap().iter().any(|o| o == "ro"));
     }
 }
