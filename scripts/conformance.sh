@@ -7,7 +7,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${KILN_SHARED_DIR:-$here/../shared}
-kiln=${1:-$here/target/debug/kiln}
+kiln=$(realpath "${1:-$here/target/debug/kiln}")
 list=$here/tests/conformance/passing.txt
 if [ ! -x "$shared/conformance/check.sh" ]; then
   echo "conformance: the shared suite was not found at $shared/conformance; skipped" >&2
