@@ -54,6 +54,9 @@ pub enum ProgressMode {
     Tty,
     /// One JSON object per event, for programs.
     Rawjson,
+    /// Nothing (`-q`).
+    #[value(skip)]
+    Quiet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,6 +121,10 @@ pub struct BuildArgs {
     /// How to show progress.
     #[arg(long, value_enum, default_value = "auto", env = "BUILDKIT_PROGRESS")]
     pub progress: ProgressMode,
+
+    /// Show no progress; print the image ID on success.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 
     /// Write the image ID (config digest) to this file.
     #[arg(long, value_name = "FILE")]

@@ -491,6 +491,8 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
     // A debug shell needs the terminal: keep progress to plain lines then.
     let mode = if debug_shell {
         crate::args::ProgressMode::Plain
+    } else if args.quiet {
+        crate::args::ProgressMode::Quiet
     } else {
         args.progress
     };
@@ -521,7 +523,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
     drop(sink);
     drop(solver);
     let _ = renderer.await;
-    if result.is_ok() && outputs.is_empty() {
+    if result.is_ok() && outputs.is_empty() && !args.quiet {
         eprintln!(
             "WARNING: No output specified with -o; the result is only kept in the build cache"
         );

@@ -340,7 +340,7 @@ pub async fn export_all(
             }
         }
     }
-    if let Some(path) = &args.iidfile {
+    if args.iidfile.is_some() || args.quiet {
         let id = match &config_digest {
             Some(d) => d.to_string(),
             None => {
@@ -364,7 +364,12 @@ pub async fn export_all(
                     .to_string()
             }
         };
-        write_atomic(path, id.as_bytes())?;
+        if let Some(path) = &args.iidfile {
+            write_atomic(path, id.as_bytes())?;
+        }
+        if args.quiet {
+            println!("{id}");
+        }
     }
     if let Some(path) = &args.metadata_file {
         let json = serde_json::to_vec_pretty(&serde_json::Value::Object(metadata)).map_err(err)?;

@@ -29,6 +29,7 @@ pub fn resolve_mode(mode: ProgressMode) -> ProgressMode {
 /// Reads events until the channel closes and renders them to stderr.
 pub async fn render(mode: ProgressMode, mut rx: UnboundedReceiver<Event>) {
     match resolve_mode(mode) {
+        ProgressMode::Quiet => while rx.recv().await.is_some() {},
         ProgressMode::Rawjson => {
             while let Some(e) = rx.recv().await {
                 if let Ok(line) = serde_json::to_string(&e) {

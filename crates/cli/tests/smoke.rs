@@ -33,3 +33,19 @@ fn multi_stage_build_with_run_then_cached_rebuild() {
         "the rebuild wrote other bytes"
     );
 }
+
+#[test]
+fn quiet_prints_only_the_image_id() {
+    if !ready("quiet_prints_only_the_image_id") {
+        return;
+    }
+    let ctx = Context::new(&format!("FROM {BUSYBOX}\nLABEL quiet=yes\n"), &[]);
+    let state = State::new();
+    let iid = ctx.path().join("iid");
+    let o = state.build(&["-q", "--iidfile", iid.to_str().unwrap(), ctx.arg()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.trim(), std::fs::read_to_string(&iid).unwrap());
+    assert!(stdout.trim().starts_with("sha256:"), "{stdout}");
+    assert!(o.stderr.is_empty(), "{}", text(&o));
+}
