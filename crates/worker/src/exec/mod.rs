@@ -311,6 +311,7 @@ impl Job {
                 env.push(format!("{}={}", s.name, String::from_utf8_lossy(&v)));
             }
         }
+        env.extend(proxy_env_list(&self.op.proxy_env));
 
         let mut targets: Vec<String> = vec!["/etc/resolv.conf".into(), "/etc/hosts".into()];
         let mut ssh_index = 0;
@@ -686,6 +687,26 @@ fn resolv_conf(network: NetworkMode) -> String {
         .collect()
 }
 
+/// The proxy build args as a step sees them: each under its upper- and lower-case
+/// name, after the step's own environment, in BuildKit's order.
+fn proxy_env_list(proxy: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    const NAMES: [&str; 5] = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "FTP_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+    ];
+    let mut out = Vec::new();
+    for name in NAMES {
+        if let Some(v) = proxy.get(name).filter(|v| !v.is_empty()) {
+            out.push(format!("{name}={v}"));
+            out.push(format!("{}={v}", name.to_ascii_lowercase()));
+        }
+    }
+    out
+}
+
 /// Paths the runtime will have to create for mount points, deepest first.
 fn find_stubs(root: &Path, targets: &[String]) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -716,5 +737,34 @@ fn remove_stubs(_root: &Path, stubs: &[PathBuf]) {
         } else if m.len() == 0 {
             let _ = std::fs::remove_file(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_args_reach_the_step_under_both_spellings() {
+        let proxy = [
+            ("NO_PROXY", "localhost"),
+            ("FTP_PROXY", "ftp://p"),
+            ("HTTP_PROXY", "http://h:3128"),
+            ("ALL_PROXY", ""),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into_iter()
+        .collect();
+        assert_eq!(
+            proxy_env_list(&proxy),
+            [
+                "HTTP_PROXY=http://h:3128",
+                "http_proxy=http://h:3128",
+                "FTP_PROXY=ftp://p",
+                "ftp_proxy=ftp://p",
+                "NO_PROXY=localhost",
+                "no_proxy=localhost",
+            ]
+        );
     }
 }
