@@ -371,6 +371,7 @@ impl Worker {
         let store = self.store.clone();
         let used = copy_sources_used(op, inputs.len());
         let actions = op.actions.clone();
+        let empty_base = op.base.is_none();
         let id = tokio::task::spawn_blocking(move || -> Result<Digest, WorkerError> {
             let work = store.work_dir()?;
             let merged = work.path().join("merged");
@@ -401,7 +402,11 @@ impl Worker {
             {
                 let mounted = mount_sources(work.path(), &dirs, &used)?;
                 let trees = source_trees(&dirs, &mounted);
-                fileop::apply(&root, &actions, &trees, &ApplyOptions::default())
+                let opts = ApplyOptions {
+                    empty_base,
+                    ..ApplyOptions::default()
+                };
+                fileop::apply(&root, &actions, &trees, &opts)
                     .map_err(|e| WorkerError::Failed(e.to_string()))?;
             }
             if let Some(m) = base_mount {
