@@ -391,14 +391,9 @@ impl Extractor<'_> {
         )
         .map_err(|err| EntryError::io("create whiteout", err))?;
         if let Some((uid, gid)) = self.owner(e)? {
-            rustix::fs::chownat(
-                &parent_fd,
-                name,
-                Some(Uid::from_raw(uid)),
-                Some(Gid::from_raw(gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|err| EntryError::io("chown whiteout", err))?;
+            let (uid, gid) = chown_ids(uid, gid);
+            rustix::fs::chownat(&parent_fd, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|err| EntryError::io("chown whiteout", err))?;
         }
         Ok(())
     }
@@ -465,7 +460,8 @@ impl Extractor<'_> {
         regular_or_dir: bool,
     ) -> Result<(), EntryError> {
         if let Some((uid, gid)) = owner {
-            rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            let (u, g) = chown_ids(uid, gid);
+            rustix::fs::fchown(fd, u, g)
                 .map_err(|err| EntryError::io(format!("chown to {uid}:{gid}"), err))?;
         }
         self.set_xattrs(e, regular_or_dir, |name, value| {
@@ -490,14 +486,9 @@ impl Extractor<'_> {
         times: &Timestamps,
     ) -> Result<(), EntryError> {
         if let Some((uid, gid)) = owner {
-            rustix::fs::chownat(
-                dir,
-                name,
-                Some(Uid::from_raw(uid)),
-                Some(Gid::from_raw(gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|err| EntryError::io(format!("chown to {uid}:{gid}"), err))?;
+            let (u, g) = chown_ids(uid, gid);
+            rustix::fs::chownat(dir, name, u, g, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|err| EntryError::io(format!("chown to {uid}:{gid}"), err))?;
         }
         let path = fsops::proc_path(dir.as_fd(), name);
         self.set_xattrs(e, false, |key, value| {
@@ -620,6 +611,16 @@ fn clean_path(raw: &[u8], climb: Climb) -> Result<Vec<&[u8]>, EntryError> {
         }
     }
     Ok(comps)
+}
+
+/// The ids to hand to `chown`. The all-ones id means "leave unchanged" to the
+/// kernel (Go's `Lchown` passes it through; rustix says it with `None`): an
+/// archive entry or `ADD --chown=-1` giving it leaves the creator's id.
+fn chown_ids(uid: u32, gid: u32) -> (Option<Uid>, Option<Gid>) {
+    (
+        (uid != u32::MAX).then(|| Uid::from_raw(uid)),
+        (gid != u32::MAX).then(|| Gid::from_raw(gid)),
+    )
 }
 
 fn timestamps((secs, nanos): (i64, u32)) -> Timestamps {

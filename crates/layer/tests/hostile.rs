@@ -586,3 +586,41 @@ fn apply_follows_existing_symlinks_inside_the_tree_like_a_chroot() {
     assert_eq!(fs::read(dest.join("usr/lib/libfoo.so")).unwrap(), b"foo");
     assert_eq!(fs::read(dest.join("usr/lib/libbar.so")).unwrap(), b"bar");
 }
+
+#[test]
+fn the_all_ones_id_leaves_the_owner_unchanged_instead_of_panicking() {
+    // Go's Lchown passes uid/gid 4294967295 to the kernel as -1: "do not change".
+    let pax = [
+        pax_record("uid", b"4294967295"),
+        pax_record("gid", b"4294967295"),
+    ]
+    .concat();
+    let tar = archive(&[pax_raw(&pax), file("f", b"x")]);
+    for mode in MODES {
+        let (sandbox, result) = extract(&tar, &opts(mode));
+        result.unwrap();
+        let meta = fs::metadata(sandbox.dest().join("f")).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw()
+            )
+        );
+    }
+    // The same through an override (`ADD --chown=-1:9`).
+    let opts = ExtractOptions {
+        owner: Some(Owner {
+            uid: u32::MAX,
+            gid: 9,
+        }),
+        ..ExtractOptions::apply()
+    };
+    let (sandbox, result) = extract(&archive(&[file("g", b"y")]), &opts);
+    result.unwrap();
+    let meta = fs::metadata(sandbox.dest().join("g")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (rustix::process::geteuid().as_raw(), 9)
+    );
+}

@@ -465,6 +465,33 @@ fn names_are_an_error_on_an_empty_base_but_ids_are_not() {
 }
 
 #[test]
+fn the_all_ones_id_leaves_the_owner_unchanged() {
+    // `--chown=-1:9` (BuildKit reads -1 as the id 4294967295, which chown skips).
+    let t = T::new();
+    t.file("a.txt", "A");
+    sample_dir(&t);
+    let owner = Chown {
+        user: kiln_graph::Principal::Id(u32::MAX),
+        group: Some(kiln_graph::Principal::Id(9)),
+    };
+    t.ok(vec![
+        CopyAction {
+            owner: Some(owner.clone()),
+            ..copy("/a.txt", "/a")
+        },
+        CopyAction {
+            owner: Some(owner),
+            ..copy("/src", "/new/dir/")
+        },
+    ]);
+    for path in ["a", "new", "new/dir", "new/dir/a.txt", "new/dir/sub/b.txt"] {
+        let line = t.line(path).unwrap();
+        let owner: Vec<&str> = line.split(' ').skip(2).take(2).collect();
+        assert_eq!(owner.join(" "), "0 9", "{path}");
+    }
+}
+
+#[test]
 fn chmod_octal_and_symbolic() {
     let t = T::new();
     write(&t.c("s/run.sh"), "#!/bin/sh", 0o755);
