@@ -558,15 +558,17 @@ fn meta(ctx: &Ctx<'_>, ds: &StageState, name: String, loc: Location) -> VertexMe
     }
 }
 
-/// Parses `user[:group]` as BuildKit's `llb.WithUser`.
+/// Parses `user[:group]` as BuildKit's `llb.WithUser`: a part that reads as a 32-bit
+/// signed number is an id, kept as its 32-bit pattern (`-1` is 4294967295, which
+/// `chown` takes as "leave unchanged"); anything else but `root` is a name.
 fn chown_from_user(spec: &str) -> Chown {
     let principal = |s: &str| {
         if s == "root" {
             return Principal::Id(0);
         }
         match s.parse::<i32>() {
-            Ok(n) if n >= 0 => Principal::Id(n as u32),
-            _ => Principal::Name(s.to_string()),
+            Ok(n) => Principal::Id(n as u32),
+            Err(_) => Principal::Name(s.to_string()),
         }
     };
     match spec.split_once(':') {
@@ -1453,6 +1455,21 @@ fn url_filename(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chown_ids_are_32_bit_numbers_and_root() {
+        let id = Principal::Id;
+        let name = |n: &str| Principal::Name(n.into());
+        let c = chown_from_user("-1:-1");
+        assert_eq!((c.user, c.group), (id(u32::MAX), Some(id(u32::MAX))));
+        let c = chown_from_user("+5:007");
+        assert_eq!((c.user, c.group), (id(5), Some(id(7))));
+        let c = chown_from_user("root");
+        assert_eq!((c.user, c.group), (id(0), None));
+        // Beyond i32 it is a name, as Go's ParseInt(s, 10, 32) refuses it.
+        let c = chown_from_user("4294967294:app");
+        assert_eq!((c.user, c.group), (name("4294967294"), Some(name("app"))));
+    }
 
     #[test]
     fn chmod_forms() {
