@@ -412,6 +412,8 @@ impl Worker {
             if let Some(m) = base_mount {
                 m.unmount()
                     .map_err(|e| WorkerError::io("unmounting the step's filesystem", e))?;
+                let refs: Vec<&Path> = base_dirs.iter().map(|p| p.as_path()).collect();
+                crate::upper::drop_unchanged_against(work.upper(), &refs, &merged)?;
             }
             let id = kiln_layer::tree_digest(work.upper())?;
             work.commit(&id)?;

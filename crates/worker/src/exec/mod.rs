@@ -479,6 +479,8 @@ impl Job {
         root_mount
             .unmount()
             .map_err(io("unmounting the step's root filesystem"))?;
+        let root_lowers: Vec<&Path> = self.root_lowers.iter().map(|p| p.as_path()).collect();
+        crate::upper::drop_unchanged_against(work.upper(), &root_lowers, &rootfs)?;
         let layer_id = kiln_layer::tree_digest(work.upper())?;
         work.commit(&layer_id)?;
         Ok(layer_id)
