@@ -1054,7 +1054,12 @@ fn dispatch_run(
             env: exec_env.to_array(),
             cwd: ds.state.dir_or_root(),
             user: ds.state.user.clone(),
-            hostname: None,
+            hostname: ctx
+                .opts
+                .build_args
+                .get("BUILDKIT_SANDBOX_HOSTNAME")
+                .filter(|h| !h.is_empty())
+                .cloned(),
             network,
             security,
             mounts,

@@ -417,6 +417,25 @@ fn secret_values_and_proxy_args_stay_out_of_digests() {
 }
 
 #[test]
+fn the_sandbox_hostname_build_arg_names_every_run_container() {
+    let df = "FROM busybox\nRUN hostname\n";
+    let hostname = |def: &Definition| {
+        ops(def).into_iter().find_map(|op| match op {
+            Op::Exec(e) => Some(e.hostname.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(hostname(&build(df)), Some(None));
+    let mut o = opts();
+    o.build_args
+        .insert("BUILDKIT_SANDBOX_HOSTNAME".into(), "foo".into());
+    assert_eq!(hostname(&build_with(df, &o)), Some(Some("foo".into())));
+    o.build_args
+        .insert("BUILDKIT_SANDBOX_HOSTNAME".into(), String::new());
+    assert_eq!(hostname(&build_with(df, &o)), Some(None));
+}
+
+#[test]
 fn global_args_and_platform_args() {
     let df = "ARG TAG=1.0\nFROM busybox:${TAG}\nARG TARGETARCH\nARG TAG\nLABEL arch=$TARGETARCH tag=$TAG\n";
     let def = build(df);

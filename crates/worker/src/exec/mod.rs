@@ -386,9 +386,9 @@ impl Job {
         let etc = base.join("etc");
         std::fs::create_dir_all(&etc).map_err(io("creating hosts files"))?;
         let hosts = etc.join("hosts");
-        let mut hosts_text = String::from(
-            "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-        );
+        let hostname = self.op.hostname.as_deref().unwrap_or(spec::HOSTNAME);
+        let mut hosts_text =
+            format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         for h in &self.op.extra_hosts {
             if let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) {
                 hosts_text.push_str(&format!("{ip}\t{name}\n"));
@@ -429,6 +429,7 @@ impl Job {
             binds: &binds,
             tmpfs: &tmpfs,
             terminal: false,
+            hostname,
         })?;
         let bundle = base.join("bundle");
         std::fs::create_dir_all(&bundle).map_err(io("creating the bundle"))?;

@@ -15,7 +15,7 @@ use oci_spec::runtime::{
 use super::user::ExecUser;
 use crate::error::WorkerError;
 
-/// The hostname every step sees, as in BuildKit.
+/// The hostname a step sees unless the build sets one, as in BuildKit.
 pub const HOSTNAME: &str = "buildkitsandbox";
 
 /// Docker's default capability set.
@@ -57,6 +57,8 @@ pub struct SpecInput<'a> {
     /// tmpfs mounts: target and size limit.
     pub tmpfs: &'a [(String, Option<u64>)],
     pub terminal: bool,
+    /// The container's hostname.
+    pub hostname: &'a str,
 }
 
 fn err(e: impl std::fmt::Display) -> WorkerError {
@@ -183,7 +185,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
     SpecBuilder::default()
         .version("1.0.2")
         .root(root)
-        .hostname(HOSTNAME)
+        .hostname(input.hostname)
         .process(process)
         .linux(linux)
         .mounts(mounts)
@@ -278,6 +280,7 @@ mod tests {
             }],
             tmpfs: &[("/t".into(), Some(1024))],
             terminal: false,
+            hostname: HOSTNAME,
         })
         .unwrap();
         let json = serde_json::to_value(&spec).unwrap();
@@ -330,6 +333,7 @@ mod tests {
             binds: &[],
             tmpfs: &[("/dev/shm".into(), Some(128 << 20))],
             terminal: false,
+            hostname: HOSTNAME,
         })
         .unwrap();
         let json = serde_json::to_value(&spec).unwrap();
