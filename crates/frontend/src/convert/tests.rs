@@ -596,3 +596,36 @@ fn build_args_override_defaults_but_not_undeclared() {
     assert_eq!(def.targets[0].image.config.labels["a"], "cli");
     assert_eq!(def.targets[0].image.config.labels["b"], "");
 }
+
+#[test]
+fn broken_checks_fail_the_build_only_with_error_true() {
+    let msg = |df: &str| err(df).message;
+    assert_eq!(
+        msg("# check=error=true\nFROM busybox as base\nMAINTAINER me\n"),
+        "lint violation found for rules: FromAsCasing, MaintainerDeprecated"
+    );
+    build("FROM busybox as base\nMAINTAINER me\n");
+    build(
+        "# check=skip=FromAsCasing,MaintainerDeprecated;error=true\nFROM busybox as base\nMAINTAINER me\n",
+    );
+    assert_eq!(
+        msg("# check=error=true\nFROM busybox\nENV A=$NOPE\n"),
+        "lint violation found for rules: UndefinedVar"
+    );
+    // A declared ARG is defined even without a value; RUN is left to the shell.
+    build("# check=error=true\nFROM busybox\nARG X\nENV A=$X\nRUN echo $NOPE\n");
+    // Only the stages the target needs are checked.
+    build("# check=error=true\nFROM busybox AS unused\nCMD echo x\nFROM busybox\n");
+    assert_eq!(
+        msg("# check=nope\nFROM busybox\n"),
+        "failed to parse check options: invalid check option \"nope\""
+    );
+    let mut o = opts();
+    o.build_args
+        .insert("BUILDKIT_DOCKERFILE_CHECK".into(), "error=true".into());
+    let e = convert(b"FROM busybox\nCMD echo hi\n", &o, &FakeResolver::default()).unwrap_err();
+    assert_eq!(
+        e.message,
+        "lint violation found for rules: JSONArgsRecommended"
+    );
+}
