@@ -6,9 +6,8 @@
 //!
 //! [`LintConfig::parse`] reads the check options (`skip=A,B;error=true;experimental=C`)
 //! and the conversion calls [`Linter::run`] where BuildKit's frontend runs each rule;
-//! [`Linter::error`] gives the failure at the end. Experimental rules
-//! (`CopyIgnoredFile`, `InvalidDefinitionDescription`) and `InvalidBaseImagePlatform`
-//! are not checked.
+//! [`Linter::error`] gives the failure at the end. The experimental rules
+//! (`CopyIgnoredFile`, `InvalidDefinitionDescription`) are not checked.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -35,6 +34,7 @@ pub(crate) enum Rule {
     FromPlatformFlagConstDisallowed,
     ExposeProtoCasing,
     ExposeInvalidFormat,
+    InvalidBaseImagePlatform,
 }
 
 impl Rule {
@@ -60,6 +60,7 @@ impl Rule {
             Rule::FromPlatformFlagConstDisallowed => "FromPlatformFlagConstDisallowed",
             Rule::ExposeProtoCasing => "ExposeProtoCasing",
             Rule::ExposeInvalidFormat => "ExposeInvalidFormat",
+            Rule::InvalidBaseImagePlatform => "InvalidBaseImagePlatform",
         }
     }
 }

@@ -926,6 +926,9 @@ fn resolve_stage_inner(
         platform = auto_detect_platform(&img, &platform, &ctx.build_platform);
     }
     let is_scratch = img.rootfs.diff_ids.is_empty() && img.history.iter().all(|h| h.empty_layer);
+    if !is_scratch && (img.os != platform.os || img.architecture != platform.architecture) {
+        ctx.lint.run(lint::Rule::InvalidBaseImagePlatform);
+    }
     let ds = &mut all.states[i];
     ds.stage.base_name = resolved.reference.clone();
     ds.image = img;

@@ -629,3 +629,25 @@ fn broken_checks_fail_the_build_only_with_error_true() {
         "lint violation found for rules: JSONArgsRecommended"
     );
 }
+
+#[test]
+fn a_base_image_of_another_platform_breaks_a_check() {
+    /// Always answers with an amd64 image, as a registry with a single manifest does.
+    struct Amd64Only;
+    impl ImageResolver for Amd64Only {
+        fn normalize(&self, reference: &str) -> Result<NormalizedRef, String> {
+            FakeResolver::default().normalize(reference)
+        }
+        fn resolve(&self, image: ImageSource<'_>, _: &Platform) -> Result<ResolvedImage, String> {
+            FakeResolver::default().resolve(image, &"linux/amd64".parse().unwrap())
+        }
+    }
+    let df = b"# check=error=true\nFROM --platform=linux/arm64 busybox AS arm64\nFROM scratch\nCOPY --from=arm64 /etc/passwd /p\n";
+    let e = convert(df, &opts(), &Amd64Only).unwrap_err();
+    assert_eq!(
+        e.message,
+        "lint violation found for rules: InvalidBaseImagePlatform"
+    );
+    let df = b"# check=error=true\nFROM --platform=linux/amd64 busybox AS amd64\n";
+    convert(df, &opts(), &Amd64Only).unwrap();
+}
