@@ -1266,6 +1266,18 @@ fn is_http_source(src: &str) -> bool {
     (src.starts_with("http://") || src.starts_with("https://")) && parse_git_ref(src).is_none()
 }
 
+/// Whether a COPY/ADD source of the main context, as written, is a path the
+/// context's `.dockerignore` excludes (BuildKit's `CopyIgnoredFile` check).
+fn copies_ignored_path(ctx: &Ctx<'_>, src: &str) -> bool {
+    let patterns = &ctx.opts.context_exclude_patterns;
+    if patterns.is_empty() {
+        return false;
+    }
+    kiln_ignore::PatternMatcher::new(patterns)
+        .and_then(|m| m.matches_or_parent_matches(src))
+        .unwrap_or(false)
+}
+
 fn dispatch_copy(
     ctx: &mut Ctx<'_>,
     graph: &mut GraphBuilder,
@@ -1418,6 +1430,9 @@ fn dispatch_copy(
             a.unpack_archives = cfg.unpack.unwrap_or(false);
             actions.push(FileAction::Copy(a));
         } else {
+            if matches!(cfg.source, CopySource::Context) && copies_ignored_path(ctx, &src) {
+                ctx.lint.run(Rule::CopyIgnoredFile);
+            }
             let mut src = src;
             let mut patterns = Vec::new();
             if cfg.parents {

@@ -6,8 +6,8 @@
 //!
 //! [`LintConfig::parse`] reads the check options (`skip=A,B;error=true;experimental=C`)
 //! and the conversion calls [`Linter::run`] where BuildKit's frontend runs each rule;
-//! [`Linter::error`] gives the failure at the end. The experimental rules
-//! (`CopyIgnoredFile`, `InvalidDefinitionDescription`) are not checked.
+//! [`Linter::error`] gives the failure at the end. Of the experimental rules,
+//! `CopyIgnoredFile` is checked and `InvalidDefinitionDescription` is not.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -35,6 +35,8 @@ pub(crate) enum Rule {
     ExposeProtoCasing,
     ExposeInvalidFormat,
     InvalidBaseImagePlatform,
+    /// Experimental: COPY or ADD of a context path `.dockerignore` excludes.
+    CopyIgnoredFile,
 }
 
 impl Rule {
@@ -61,7 +63,14 @@ impl Rule {
             Rule::ExposeProtoCasing => "ExposeProtoCasing",
             Rule::ExposeInvalidFormat => "ExposeInvalidFormat",
             Rule::InvalidBaseImagePlatform => "InvalidBaseImagePlatform",
+            Rule::CopyIgnoredFile => "CopyIgnoredFile",
         }
+    }
+
+    /// Experimental rules run only when the options name them; `skip` does not
+    /// apply to them.
+    fn experimental(self) -> bool {
+        matches!(self, Rule::CopyIgnoredFile)
     }
 }
 
@@ -70,6 +79,8 @@ impl Rule {
 pub(crate) struct LintConfig {
     skip_all: bool,
     skip: BTreeSet<String>,
+    experimental_all: bool,
+    experimental: BTreeSet<String>,
     /// A broken rule fails the build.
     pub(crate) error: bool,
 }
@@ -93,8 +104,10 @@ impl LintConfig {
             match key.trim() {
                 "skip" if value == "all" => config.skip_all = true,
                 "skip" => config.skip = value.split(',').map(|r| r.trim().to_string()).collect(),
-                // Only experimental rules are named here; kiln checks none of them.
-                "experimental" => {}
+                "experimental" if value == "all" => config.experimental_all = true,
+                "experimental" => {
+                    config.experimental = value.split(',').map(|r| r.trim().to_string()).collect()
+                }
                 "error" => {
                     config.error = parse_go_bool(value).ok_or_else(|| {
                         format!(
@@ -142,7 +155,12 @@ impl Linter {
 
     /// Records that the Dockerfile broke `rule`, unless the rule is skipped.
     pub(crate) fn run(&self, rule: Rule) {
-        if self.config.skip_all || self.config.skip.contains(rule.name()) {
+        let off = if rule.experimental() {
+            !self.config.experimental_all && !self.config.experimental.contains(rule.name())
+        } else {
+            self.config.skip_all || self.config.skip.contains(rule.name())
+        };
+        if off {
             return;
         }
         self.broken.borrow_mut().push(rule);
@@ -279,7 +297,17 @@ mod tests {
         );
         let lint = Linter::new(LintConfig::parse("skip=all;error=true").unwrap());
         lint.run(Rule::UndefinedVar);
+        lint.run(Rule::CopyIgnoredFile);
         assert_eq!(lint.error(), None);
+        // Experimental rules run when named, even with skip=all.
+        let lint = Linter::new(
+            LintConfig::parse("skip=all;experimental=CopyIgnoredFile;error=true").unwrap(),
+        );
+        lint.run(Rule::CopyIgnoredFile);
+        assert_eq!(
+            lint.error().unwrap(),
+            "lint violation found for rules: CopyIgnoredFile"
+        );
     }
 
     #[test]
