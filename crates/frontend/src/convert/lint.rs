@@ -6,8 +6,7 @@
 //!
 //! [`LintConfig::parse`] reads the check options (`skip=A,B;error=true;experimental=C`)
 //! and the conversion calls [`Linter::run`] where BuildKit's frontend runs each rule;
-//! [`Linter::error`] gives the failure at the end. Of the experimental rules,
-//! `CopyIgnoredFile` is checked and `InvalidDefinitionDescription` is not.
+//! [`Linter::error`] gives the failure at the end.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -37,6 +36,9 @@ pub(crate) enum Rule {
     InvalidBaseImagePlatform,
     /// Experimental: COPY or ADD of a context path `.dockerignore` excludes.
     CopyIgnoredFile,
+    /// Experimental: the comment above a named FROM or an ARG does not start with the
+    /// name it describes.
+    InvalidDefinitionDescription,
 }
 
 impl Rule {
@@ -64,13 +66,17 @@ impl Rule {
             Rule::ExposeInvalidFormat => "ExposeInvalidFormat",
             Rule::InvalidBaseImagePlatform => "InvalidBaseImagePlatform",
             Rule::CopyIgnoredFile => "CopyIgnoredFile",
+            Rule::InvalidDefinitionDescription => "InvalidDefinitionDescription",
         }
     }
 
     /// Experimental rules run only when the options name them; `skip` does not
     /// apply to them.
     fn experimental(self) -> bool {
-        matches!(self, Rule::CopyIgnoredFile)
+        matches!(
+            self,
+            Rule::CopyIgnoredFile | Rule::InvalidDefinitionDescription
+        )
     }
 }
 
@@ -233,6 +239,18 @@ pub(crate) fn from_as_casing_matches(from: &str, as_keyword: &str) -> bool {
     }
 }
 
+/// `InvalidDefinitionDescription`: a description comment above a named stage or an
+/// ARG must start with one of the names it describes.
+pub(crate) fn check_description(lint: &Linter, names: &[String], comments: &[String]) {
+    let (Some(last), false) = (comments.last(), names.is_empty()) else {
+        return;
+    };
+    let first_word = last.split(' ').next().unwrap_or("");
+    if !names.iter().any(|n| n == first_word) {
+        lint.run(Rule::InvalidDefinitionDescription);
+    }
+}
+
 /// `SecretsUsedInArgOrEnv`: an ARG or ENV name that looks like it holds a secret
 /// (`API_KEY`, `db_password`, `TOKEN`; `PUBLIC_KEY` is fine).
 pub(crate) fn looks_like_secret(key: &str) -> bool {
@@ -322,6 +340,18 @@ mod tests {
         check_keyword_casing(&lint, &["FROM", "RUN"]);
         check_keyword_casing(&lint, &["from", "run"]);
         assert!(lint.broken().is_empty());
+    }
+
+    #[test]
+    fn descriptions_start_with_the_name() {
+        let lint = Linter::new(LintConfig::parse("experimental=all").unwrap());
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        check_description(&lint, &names(&["base"]), &names(&["base image for all"]));
+        check_description(&lint, &names(&["a", "b"]), &names(&["x", "b sets b"]));
+        check_description(&lint, &names(&["base"]), &[]);
+        assert!(lint.broken().is_empty());
+        check_description(&lint, &names(&["base"]), &names(&["the base image"]));
+        assert_eq!(lint.broken(), [Rule::InvalidDefinitionDescription]);
     }
 
     #[test]

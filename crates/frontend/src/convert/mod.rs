@@ -584,9 +584,22 @@ fn lint_nodes(lint: &lint::Linter, nodes: &[parser::Node]) {
     for node in nodes {
         match node.keyword.as_str() {
             "maintainer" => lint.run(lint::Rule::MaintainerDeprecated),
+            "arg" => {
+                let keys: Vec<String> = node
+                    .args
+                    .iter()
+                    .map(|a| a.split_once('=').map_or(a.as_str(), |(k, _)| k).to_string())
+                    .collect();
+                lint::check_description(lint, &keys, &node.prev_comment);
+            }
             "from" => {
                 in_stages = true;
                 if node.args.len() == 3 {
+                    lint::check_description(
+                        lint,
+                        &[node.args[2].to_lowercase()],
+                        &node.prev_comment,
+                    );
                     if node.args[2] != node.args[2].to_lowercase() {
                         lint.run(lint::Rule::StageNameCasing);
                     }
