@@ -87,13 +87,13 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EntryError {
-    /// The path climbs above the destination with `..`.
+    /// The path climbs above the destination with `..` (in a layer).
     #[error("path climbs out of the destination")]
     EscapesDestination,
     /// The path contains a NUL byte or names nothing usable.
     #[error("invalid path")]
     InvalidPath,
-    /// A hard link names a target above the destination.
+    /// A hard link names a target above the destination (in a layer).
     #[error("hard link target {target:?} is outside the destination")]
     LinkOutside {
         /// The link target as written in the archive.
@@ -103,13 +103,6 @@ pub enum EntryError {
     #[error("hard link target {target:?} does not exist")]
     LinkTargetMissing {
         /// The link target as written in the archive.
-        target: String,
-    },
-    /// A symlink whose relative target climbs above the destination
-    /// (refused when applying an archive, as `ADD` does).
-    #[error("symlink target {target:?} points outside the destination")]
-    SymlinkOutside {
-        /// The symlink target as written in the archive.
         target: String,
     },
     /// A parent of the path is a symlink (not followed when extracting a layer)

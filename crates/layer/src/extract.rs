@@ -15,10 +15,12 @@
 //! - [`ExtractMode::Apply`] (BuildKit's `ADD` auto-extraction, which calls
 //!   moby's `chrootarchive.Untar` with the default AUFS whiteout format, i.e.
 //!   no whiteout conversion): `.wh.*` entries are written as ordinary files;
-//!   symlinks already in the tree or created by the archive are followed the
-//!   way a chroot into `dest` follows them (`RESOLVE_IN_ROOT`: `/` and `..`
-//!   stop at `dest`); a symlink whose relative target climbs above `dest` is
-//!   refused, as moby does; ownership can be overridden (`ADD --chown`).
+//!   moby runs it chrooted into `dest`, so every path is read as inside that
+//!   root: symlinks already in the tree or created by the archive are followed
+//!   with `RESOLVE_IN_ROOT` (`/` and `..` stop at `dest`), `..` at the top of
+//!   an entry name or a hard-link target stays at `dest` instead of being
+//!   refused, and symlinks are created with whatever target they name;
+//!   ownership can be overridden (`ADD --chown`).
 //!
 //! In both modes an existing path is replaced unless both it and the entry are
 //! directories (then the entry's metadata is applied to the existing one).
@@ -27,13 +29,15 @@
 //!
 //! - Names are cleaned as moby does: a leading `/` is dropped (absolute paths
 //!   land inside `dest`), `.` and empty components vanish, `..` is resolved
-//!   lexically and an entry that climbs above `dest` is **rejected**. An entry
-//!   that resolves to `dest` itself is skipped.
+//!   lexically; in a layer an entry that climbs above `dest` is **rejected**,
+//!   when applying it stays at `dest` (the chroot's root). An entry that
+//!   resolves to `dest` itself is skipped.
 //! - Parents are opened with `openat2` and `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`
 //!   (layer) or `RESOLVE_IN_ROOT` (apply), then the last component is created
 //!   with `*at` calls that do not follow it, so no symlink, whether from the
 //!   archive or raced in, can redirect a write outside `dest`.
-//! - Hard-link targets are resolved the same way and must exist inside `dest`.
+//! - Hard-link targets are resolved the same way and must exist inside `dest`
+//!   (in a layer, one that climbs above `dest` is refused).
 //! - Character and block devices are created only when privileged (root).
 //! - Header sizes are bounded (PAX and GNU long names: 1 MiB), a body shorter
 //!   than declared is an error, and `trusted.*` xattrs from the archive are
@@ -251,7 +255,11 @@ impl Extractor<'_> {
             b'6' => Kind::Fifo,
             other => return Err(fail(EntryError::UnsupportedType(char::from(other)))),
         };
-        let comps = clean_path(&e.name, true).map_err(fail)?;
+        let climb = match self.opts.mode {
+            ExtractMode::Layer => Climb::ClampAbsolute,
+            ExtractMode::Apply => Climb::Clamp,
+        };
+        let comps = clean_path(&e.name, climb).map_err(fail)?;
         let Some((base, parent)) = comps.split_last() else {
             return Ok(()); // the destination itself
         };
@@ -324,11 +332,6 @@ impl Extractor<'_> {
             }
             Kind::HardLink => self.hard_link(e, &parent_fd, base).map_err(fail)?,
             Kind::Symlink => {
-                if self.opts.mode == ExtractMode::Apply && symlink_escapes(parent, &e.link) {
-                    return Err(fail(EntryError::SymlinkOutside {
-                        target: String::from_utf8_lossy(&e.link).into_owned(),
-                    }));
-                }
                 rustix::fs::symlinkat(e.link.as_slice(), &parent_fd, *base)
                     .map_err(|err| fail(EntryError::io("create symlink", err)))?;
                 self.node_metadata(&parent_fd, base, e, owner, None, &times)
@@ -388,21 +391,22 @@ impl Extractor<'_> {
         )
         .map_err(|err| EntryError::io("create whiteout", err))?;
         if let Some((uid, gid)) = self.owner(e)? {
-            rustix::fs::chownat(
-                &parent_fd,
-                name,
-                Some(Uid::from_raw(uid)),
-                Some(Gid::from_raw(gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|err| EntryError::io("chown whiteout", err))?;
+            let (uid, gid) = chown_ids(uid, gid);
+            rustix::fs::chownat(&parent_fd, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|err| EntryError::io("chown whiteout", err))?;
         }
         Ok(())
     }
 
     fn hard_link(&mut self, e: &Entry, parent_fd: &OwnedFd, base: &[u8]) -> Result<(), EntryError> {
         let target = || String::from_utf8_lossy(&e.link).into_owned();
-        let comps = clean_path(&e.link, false).map_err(|err| match err {
+        // moby joins the target to the destination uncleaned: above it in a layer,
+        // at the chroot's root when applying.
+        let climb = match self.opts.mode {
+            ExtractMode::Layer => Climb::Refuse,
+            ExtractMode::Apply => Climb::Clamp,
+        };
+        let comps = clean_path(&e.link, climb).map_err(|err| match err {
             EntryError::EscapesDestination => EntryError::LinkOutside { target: target() },
             other => other,
         })?;
@@ -456,7 +460,8 @@ impl Extractor<'_> {
         regular_or_dir: bool,
     ) -> Result<(), EntryError> {
         if let Some((uid, gid)) = owner {
-            rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            let (u, g) = chown_ids(uid, gid);
+            rustix::fs::fchown(fd, u, g)
                 .map_err(|err| EntryError::io(format!("chown to {uid}:{gid}"), err))?;
         }
         self.set_xattrs(e, regular_or_dir, |name, value| {
@@ -481,14 +486,9 @@ impl Extractor<'_> {
         times: &Timestamps,
     ) -> Result<(), EntryError> {
         if let Some((uid, gid)) = owner {
-            rustix::fs::chownat(
-                dir,
-                name,
-                Some(Uid::from_raw(uid)),
-                Some(Gid::from_raw(gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|err| EntryError::io(format!("chown to {uid}:{gid}"), err))?;
+            let (u, g) = chown_ids(uid, gid);
+            rustix::fs::chownat(dir, name, u, g, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|err| EntryError::io(format!("chown to {uid}:{gid}"), err))?;
         }
         let path = fsops::proc_path(dir.as_fd(), name);
         self.set_xattrs(e, false, |key, value| {
@@ -575,22 +575,35 @@ fn parent_error(err: io::Error) -> EntryError {
     }
 }
 
+/// What a `..` above the destination means while a path is cleaned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Climb {
+    /// It climbs out: the path is refused.
+    Refuse,
+    /// At the top of an absolute path it stays at the top (Go's `filepath.Clean`
+    /// turns `/../x` into `/x`); in a relative path it climbs out.
+    ClampAbsolute,
+    /// It stays at the top, as inside a chroot whose root is the destination.
+    Clamp,
+}
+
 /// The components of an archive path, cleaned as moby does before joining it
-/// to the destination. `absolute_clamps`: for entry names, which Go's
-/// `filepath.Clean` normalises first, `..` at the top of an absolute path
-/// stays at the top (`/../x` is `x`); for hard-link targets, which moby joins
-/// to the destination uncleaned, it climbs out and is refused.
-fn clean_path(raw: &[u8], absolute_clamps: bool) -> Result<Vec<&[u8]>, EntryError> {
+/// to the destination; `climb` says what a `..` above the destination does.
+fn clean_path(raw: &[u8], climb: Climb) -> Result<Vec<&[u8]>, EntryError> {
     if raw.contains(&0) {
         return Err(EntryError::InvalidPath);
     }
-    let absolute = raw.starts_with(b"/");
+    let clamps = match climb {
+        Climb::Refuse => false,
+        Climb::ClampAbsolute => raw.starts_with(b"/"),
+        Climb::Clamp => true,
+    };
     let mut comps: Vec<&[u8]> = Vec::new();
     for comp in raw.split(|&b| b == b'/') {
         match comp {
             b"" | b"." => {}
             b".." => {
-                if comps.pop().is_none() && !(absolute && absolute_clamps) {
+                if comps.pop().is_none() && !clamps {
                     return Err(EntryError::EscapesDestination);
                 }
             }
@@ -600,25 +613,14 @@ fn clean_path(raw: &[u8], absolute_clamps: bool) -> Result<Vec<&[u8]>, EntryErro
     Ok(comps)
 }
 
-/// Whether a relative symlink target, read from the symlink's directory
-/// `parent`, climbs above the destination (moby refuses those in `Untar`).
-/// Absolute targets never do: moby joins them under the destination.
-fn symlink_escapes(parent: &[&[u8]], target: &[u8]) -> bool {
-    if target.starts_with(b"/") {
-        return false;
-    }
-    let mut depth = parent.len();
-    for comp in target.split(|&b| b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return true,
-            },
-            _ => depth += 1,
-        }
-    }
-    false
+/// The ids to hand to `chown`. The all-ones id means "leave unchanged" to the
+/// kernel (Go's `Lchown` passes it through; rustix says it with `None`): an
+/// archive entry or `ADD --chown=-1` giving it leaves the creator's id.
+fn chown_ids(uid: u32, gid: u32) -> (Option<Uid>, Option<Gid>) {
+    (
+        (uid != u32::MAX).then(|| Uid::from_raw(uid)),
+        (gid != u32::MAX).then(|| Gid::from_raw(gid)),
+    )
 }
 
 fn timestamps((secs, nanos): (i64, u32)) -> Timestamps {
@@ -636,8 +638,8 @@ fn timestamps((secs, nanos): (i64, u32)) -> Timestamps {
 mod tests {
     use super::*;
 
-    fn comps(path: &str, clamp: bool) -> Result<Vec<String>, EntryError> {
-        clean_path(path.as_bytes(), clamp).map(|c| {
+    fn comps(path: &str, climb: Climb) -> Result<Vec<String>, EntryError> {
+        clean_path(path.as_bytes(), climb).map(|c| {
             c.iter()
                 .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect()
@@ -646,36 +648,39 @@ mod tests {
 
     #[test]
     fn paths_are_cleaned_like_moby() {
-        assert_eq!(comps("./a//b/./c/", true).unwrap(), ["a", "b", "c"]);
-        assert_eq!(comps("/abs/path", true).unwrap(), ["abs", "path"]);
-        assert_eq!(comps("a/../b", true).unwrap(), ["b"]);
-        assert_eq!(comps("/../../etc/x", true).unwrap(), ["etc", "x"]);
-        assert!(comps("./", true).unwrap().is_empty());
+        let layer = Climb::ClampAbsolute;
+        assert_eq!(comps("./a//b/./c/", layer).unwrap(), ["a", "b", "c"]);
+        assert_eq!(comps("/abs/path", layer).unwrap(), ["abs", "path"]);
+        assert_eq!(comps("a/../b", layer).unwrap(), ["b"]);
+        assert_eq!(comps("/../../etc/x", layer).unwrap(), ["etc", "x"]);
+        assert!(comps("./", layer).unwrap().is_empty());
         assert!(matches!(
-            comps("../x", true),
+            comps("../x", layer),
             Err(EntryError::EscapesDestination)
         ));
         assert!(matches!(
-            comps("a/../../x", true),
+            comps("a/../../x", layer),
             Err(EntryError::EscapesDestination)
         ));
         assert!(matches!(
-            comps("/../x", false),
+            comps("/../x", Climb::Refuse),
             Err(EntryError::EscapesDestination)
         ));
         assert!(matches!(
-            clean_path(b"a\0b", true),
+            clean_path(b"a\0b", layer),
             Err(EntryError::InvalidPath)
         ));
     }
 
     #[test]
-    fn symlink_targets_climbing_out_are_detected() {
-        assert!(symlink_escapes(&[], b".."));
-        assert!(symlink_escapes(&[b"a"], b"../../x"));
-        assert!(!symlink_escapes(&[b"a"], b"../x"));
-        assert!(!symlink_escapes(&[], b"/"));
-        assert!(!symlink_escapes(&[b"a", b"b"], b"c/../../x"));
-        assert!(symlink_escapes(&[b"a"], b"x/../../.."));
+    fn in_a_chroot_dot_dot_stops_at_the_root() {
+        assert_eq!(comps("../../up.txt", Climb::Clamp).unwrap(), ["up.txt"]);
+        assert_eq!(comps("a/../../b/c", Climb::Clamp).unwrap(), ["b", "c"]);
+        assert_eq!(comps("/../x", Climb::Clamp).unwrap(), ["x"]);
+        assert!(comps("../..", Climb::Clamp).unwrap().is_empty());
+        assert!(matches!(
+            clean_path(b"../a\0", Climb::Clamp),
+            Err(EntryError::InvalidPath)
+        ));
     }
 }

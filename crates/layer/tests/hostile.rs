@@ -6,6 +6,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use common::*;
 use kiln_layer::{
@@ -104,26 +105,44 @@ fn entry_error(result: Result<ExtractStats, Error>) -> (String, EntryError) {
 const MODES: [ExtractMode; 2] = [ExtractMode::Layer, ExtractMode::Apply];
 
 #[test]
-fn dot_dot_that_climbs_out_is_rejected_and_names_the_entry() {
+fn dot_dot_that_climbs_out_of_a_layer_is_rejected_and_names_the_entry() {
+    for name in [
+        "../../etc/x",
+        "../outside/evil",
+        "a/../../outside/evil",
+        "./../x",
+    ] {
+        let tar = archive(&[file(name, b"pwned")]);
+        let (_sandbox, result) = extract(&tar, &opts(ExtractMode::Layer));
+        let (entry, reason) = entry_error(result);
+        assert_eq!(entry, name);
+        assert!(matches!(reason, EntryError::EscapesDestination), "{reason}");
+    }
+    // `..` that stays inside is resolved, as moby does.
     for mode in MODES {
-        for name in [
-            "../../etc/x",
-            "../outside/evil",
-            "a/../../outside/evil",
-            "./../x",
-        ] {
-            let tar = archive(&[file(name, b"pwned")]);
-            let (_sandbox, result) = extract(&tar, &opts(mode));
-            let (entry, reason) = entry_error(result);
-            assert_eq!(entry, name);
-            assert!(matches!(reason, EntryError::EscapesDestination), "{reason}");
-        }
-        // `..` that stays inside is resolved, as moby does.
         let tar = archive(&[file("a/../b", b"fine")]);
         let (sandbox, result) = extract(&tar, &opts(mode));
         result.unwrap();
         assert_eq!(fs::read(sandbox.dest().join("b")).unwrap(), b"fine");
     }
+}
+
+#[test]
+fn dot_dot_that_climbs_out_when_applying_stops_at_the_destination() {
+    // moby extracts ADD's archives chrooted into the destination, where `..` at
+    // the top is the top.
+    let tar = archive(&[
+        file("../../etc/x", b"1"),
+        file("../outside/evil", b"2"),
+        file("a/../../up", b"3"),
+    ]);
+    let (sandbox, result) = extract(&tar, &opts(ExtractMode::Apply));
+    result.unwrap();
+    let dest = sandbox.dest();
+    assert_eq!(fs::read(dest.join("etc/x")).unwrap(), b"1");
+    assert_eq!(fs::read(dest.join("outside/evil")).unwrap(), b"2");
+    assert_eq!(fs::read(dest.join("up")).unwrap(), b"3");
+    assert!(!sandbox.outside().join("evil").exists());
 }
 
 #[test]
@@ -201,20 +220,25 @@ fn symlink_chains_to_dot_dot_stay_inside() {
         b"y"
     );
 
-    // A symlink whose own target climbs out is refused by apply (as moby does)
-    // and, in a layer, never followed.
+    // A symlink whose own target climbs out is kept as written when applying
+    // and followed inside the destination; in a layer it is never followed.
     let escaping = archive(&[
+        dir("outside/"),
         symlink_entry("l1", "l2"),
         symlink_entry("l2", "../outside"),
         file("l1/pwned", b"x"),
     ]);
-    let (_sandbox, result) = extract(&escaping, &opts(ExtractMode::Apply));
-    let (entry, reason) = entry_error(result);
-    assert_eq!(entry, "l2");
-    assert!(
-        matches!(reason, EntryError::SymlinkOutside { .. }),
-        "{reason}"
+    let (sandbox, result) = extract(&escaping, &opts(ExtractMode::Apply));
+    result.unwrap();
+    assert_eq!(
+        fs::read_link(sandbox.dest().join("l2")).unwrap(),
+        Path::new("../outside")
     );
+    assert_eq!(
+        fs::read(sandbox.dest().join("outside/pwned")).unwrap(),
+        b"x"
+    );
+    assert!(!sandbox.outside().join("pwned").exists());
     let (_sandbox, result) = extract(&escaping, &opts(ExtractMode::Layer));
     let (entry, reason) = entry_error(result);
     assert_eq!(entry, "l1/pwned");
@@ -236,11 +260,20 @@ fn hard_links_must_point_inside() {
         );
         assert!(fs::symlink_metadata(sandbox.dest().join("x")).is_err());
 
-        // Relative target above dest.
+        // Relative target above dest: refused in a layer, looked up at the top of
+        // dest when applying (a chroot's root), where it does not exist.
         let tar = archive(&[hardlink_entry("y", "../outside/sentinel")]);
         let (sandbox, result) = extract(&tar, &opts(mode));
         let (_, reason) = entry_error(result);
-        assert!(matches!(reason, EntryError::LinkOutside { .. }), "{reason}");
+        match mode {
+            ExtractMode::Layer => {
+                assert!(matches!(reason, EntryError::LinkOutside { .. }), "{reason}")
+            }
+            ExtractMode::Apply => assert!(
+                matches!(reason, EntryError::LinkTargetMissing { .. }),
+                "{reason}"
+            ),
+        }
         assert_eq!(
             fs::metadata(sandbox.outside().join("sentinel"))
                 .unwrap()
@@ -552,4 +585,42 @@ fn apply_follows_existing_symlinks_inside_the_tree_like_a_chroot() {
     assert_same_tree(&before, &sandbox.outside_snapshot());
     assert_eq!(fs::read(dest.join("usr/lib/libfoo.so")).unwrap(), b"foo");
     assert_eq!(fs::read(dest.join("usr/lib/libbar.so")).unwrap(), b"bar");
+}
+
+#[test]
+fn the_all_ones_id_leaves_the_owner_unchanged_instead_of_panicking() {
+    // Go's Lchown passes uid/gid 4294967295 to the kernel as -1: "do not change".
+    let pax = [
+        pax_record("uid", b"4294967295"),
+        pax_record("gid", b"4294967295"),
+    ]
+    .concat();
+    let tar = archive(&[pax_raw(&pax), file("f", b"x")]);
+    for mode in MODES {
+        let (sandbox, result) = extract(&tar, &opts(mode));
+        result.unwrap();
+        let meta = fs::metadata(sandbox.dest().join("f")).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw()
+            )
+        );
+    }
+    // The same through an override (`ADD --chown=-1:9`).
+    let opts = ExtractOptions {
+        owner: Some(Owner {
+            uid: u32::MAX,
+            gid: 9,
+        }),
+        ..ExtractOptions::apply()
+    };
+    let (sandbox, result) = extract(&archive(&[file("g", b"y")]), &opts);
+    result.unwrap();
+    let meta = fs::metadata(sandbox.dest().join("g")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (rustix::process::geteuid().as_raw(), 9)
+    );
 }

@@ -58,7 +58,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &rootfs,
                 &[FileAction::Copy(action.clone())],
                 &[None, Some(tree)],
-                &ApplyOptions { threads },
+                &ApplyOptions {
+                    threads,
+                    ..ApplyOptions::default()
+                },
             )?;
             times.push(t.elapsed());
             fs::remove_dir_all(&rootfs)?;

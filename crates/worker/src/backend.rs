@@ -130,7 +130,7 @@ impl Worker {
             dirs.push(d);
         }
         dirs.reverse();
-        Ok(dirs)
+        Ok(topmost_unique(dirs))
     }
 
     /// What each input looks like to a file op: a local directory, or the layer
@@ -397,6 +397,7 @@ impl Worker {
         let store = self.store.clone();
         let used = copy_sources_used(op, inputs.len());
         let actions = op.actions.clone();
+        let empty_base = op.base.is_none();
         let id = tokio::task::spawn_blocking(move || -> Result<Digest, WorkerError> {
             let work = store.work_dir()?;
             let merged = work.path().join("merged");
@@ -427,12 +428,18 @@ impl Worker {
             {
                 let mounted = mount_sources(work.path(), &dirs, &used)?;
                 let trees = source_trees(&dirs, &mounted);
-                fileop::apply(&root, &actions, &trees, &ApplyOptions::default())
+                let opts = ApplyOptions {
+                    empty_base,
+                    ..ApplyOptions::default()
+                };
+                fileop::apply(&root, &actions, &trees, &opts)
                     .map_err(|e| WorkerError::Failed(e.to_string()))?;
             }
             if let Some(m) = base_mount {
                 m.unmount()
                     .map_err(|e| WorkerError::io("unmounting the step's filesystem", e))?;
+                let refs: Vec<&Path> = base_dirs.iter().map(|p| p.as_path()).collect();
+                crate::upper::drop_unchanged_against(work.upper(), &refs, &merged)?;
             }
             let id = kiln_layer::tree_digest(work.upper())?;
             work.commit(&id)?;
@@ -443,5 +450,38 @@ impl Worker {
         let mut layers = base_layers;
         layers.push(id);
         Ok(Output::layers(layers))
+    }
+}
+
+/// Keeps the topmost occurrence of each layer directory in a stack given topmost first.
+///
+/// Layers are keyed by content, so one stack can hold the same layer twice (the same
+/// COPY made again after other steps). overlayfs refuses a lower directory listed twice
+/// (`ELOOP`), and the lower copy cannot change what the stack shows: the upper copy
+/// sets again every path the layer names, and the layer touches no other path.
+fn topmost_unique(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    dirs.into_iter()
+        .filter(|d| seen.insert(d.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_listed_twice_keeps_its_topmost_place() {
+        let stack = ["/l/c", "/l/a", "/l/b", "/l/a", "/l/c"]
+            .map(PathBuf::from)
+            .to_vec();
+        let expected = ["/l/c", "/l/a", "/l/b"].map(PathBuf::from).to_vec();
+        assert_eq!(topmost_unique(stack), expected);
+    }
+
+    #[test]
+    fn a_stack_without_repeats_is_unchanged() {
+        let stack = ["/l/3", "/l/2", "/l/1"].map(PathBuf::from).to_vec();
+        assert_eq!(topmost_unique(stack.clone()), stack);
     }
 }

@@ -59,6 +59,7 @@ mod image;
 mod layers;
 pub mod mount;
 mod remote;
+mod upper;
 
 pub use backend::{Worker, WorkerConfig};
 pub use context::{ContextIndex, LocalDir};

@@ -332,11 +332,13 @@ fn hostile(name: &str, data: Vec<u8>) -> (T, Result<(), kiln_worker::fileop::Fil
 #[test]
 fn hostile_archives_fail_or_stay_inside() {
     use tar::EntryType::*;
-    let (_, r) = hostile(
+    // BuildKit extracts chrooted into the destination: `..` stops there.
+    let (t, r) = hostile(
         "dotdot.tar",
         tar_of(&[e("../../escape", Regular, "x", "", 0o644)]),
     );
-    assert!(r.is_err(), "a name climbing out is refused");
+    r.unwrap();
+    assert_eq!(fs::read_to_string(t.root.join("dest/escape")).unwrap(), "x");
 
     let (t, r) = hostile(
         "absolute.tar",
@@ -384,9 +386,11 @@ fn hostile_archives_fail_or_stay_inside() {
         "hardlink-out.tar",
         tar_of(&[e("passwd", Link, "", "../etc/passwd", 0o644)]),
     );
+    // The target is looked up as /etc/passwd inside the destination, where
+    // there is none.
     assert!(
         r.is_err(),
-        "a hard link to outside the destination is refused"
+        "a hard link to a missing target in the destination is refused"
     );
 }
 

@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 
 use common::*;
-use kiln_graph::{CopyAction, FileAction};
+use kiln_graph::{Chown, CopyAction, FileAction};
 use kiln_worker::fileop::{ApplyOptions, FileOpError, SourceTree, apply};
 use tempfile::TempDir;
 
@@ -434,6 +434,64 @@ fn names_resolve_to_zero_without_passwd() {
 }
 
 #[test]
+fn names_are_an_error_on_an_empty_base_but_ids_are_not() {
+    let ctx = tempfile::tempdir().unwrap();
+    write(&ctx.path().join("a.txt"), "A", 0o644);
+    let empty_base = ApplyOptions {
+        empty_base: true,
+        ..ApplyOptions::default()
+    };
+    let run = |owner: Chown| {
+        let root = tempfile::tempdir().unwrap();
+        let action = CopyAction {
+            owner: Some(owner),
+            ..copy("/a.txt", "/a")
+        };
+        apply(
+            root.path(),
+            &[FileAction::Copy(action)],
+            &[None, Some(context(ctx.path()))],
+            &empty_base,
+        )
+        .map(|()| line(root.path(), "a"))
+    };
+    for (user, group) in [("bin", None), ("1", Some("daemon"))] {
+        let err = run(chown(user, group)).unwrap_err();
+        assert!(matches!(err, FileOpError::NameWithoutBase { .. }), "{err}");
+    }
+    // Ids need no lookup.
+    let line = run(chown("0", Some("0"))).unwrap().unwrap();
+    assert!(line.starts_with("f 0644 0 0 "), "{line}");
+}
+
+#[test]
+fn the_all_ones_id_leaves_the_owner_unchanged() {
+    // `--chown=-1:9` (BuildKit reads -1 as the id 4294967295, which chown skips).
+    let t = T::new();
+    t.file("a.txt", "A");
+    sample_dir(&t);
+    let owner = Chown {
+        user: kiln_graph::Principal::Id(u32::MAX),
+        group: Some(kiln_graph::Principal::Id(9)),
+    };
+    t.ok(vec![
+        CopyAction {
+            owner: Some(owner.clone()),
+            ..copy("/a.txt", "/a")
+        },
+        CopyAction {
+            owner: Some(owner),
+            ..copy("/src", "/new/dir/")
+        },
+    ]);
+    for path in ["a", "new", "new/dir", "new/dir/a.txt", "new/dir/sub/b.txt"] {
+        let line = t.line(path).unwrap();
+        let owner: Vec<&str> = line.split(' ').skip(2).take(2).collect();
+        assert_eq!(owner.join(" "), "0 9", "{path}");
+    }
+}
+
+#[test]
 fn chmod_octal_and_symbolic() {
     let t = T::new();
     write(&t.c("s/run.sh"), "#!/bin/sh", 0o755);
@@ -746,7 +804,10 @@ fn the_result_does_not_depend_on_the_number_of_threads() {
             root.path(),
             &[FileAction::Copy(copy("/", "/app/"))],
             &[None, Some(context(ctx.path()))],
-            &ApplyOptions { threads },
+            &ApplyOptions {
+                threads,
+                ..ApplyOptions::default()
+            },
         )
         .unwrap();
         let t: Vec<String> = tree(root.path())

@@ -1,6 +1,8 @@
 //! One function per instruction: what each does to the stage's build state, the graph
 //! and the image config, as BuildKit's `dispatch*` functions do.
 
+use std::collections::BTreeSet;
+
 use kiln_graph::{
     CacheSharing, Chmod, Chown, CopyAction, Digest, ExecOp, FileAction, FileOp, GraphBuilder,
     Healthcheck, History, MergeOp, MkdirAction, MkfileAction, Mount, MountKind, NetworkMode, Op,
@@ -10,6 +12,7 @@ use kiln_graph::{
 use super::args::proxy_env;
 use super::expose::parse_ports;
 use super::git::parse_git_ref;
+use super::lint::{Linter, Rule, looks_like_secret};
 use super::state::{EnvList, base_name, clean_path, join_path};
 use super::{Cmd, ConvertError, Ctx, StageState, Stages, graph_location};
 use crate::gofmt;
@@ -74,10 +77,40 @@ pub(crate) fn dispatch_stage(
     Ok(())
 }
 
-fn expand_with(lex: &Lex, env: &EnvList, word: &str) -> Result<String, String> {
-    lex.process_word(word, env)
-        .map(|r| r.result)
-        .map_err(|e| e.to_string())
+/// Expands a word of an instruction and checks the names it uses: one that the
+/// stage's environment lacks and no ARG of the stage declares breaks BuildKit's
+/// `UndefinedVar`.
+fn expand_checked(
+    lint: &Linter,
+    lex: &Lex,
+    env: &EnvList,
+    declared: &BTreeSet<String>,
+    word: &str,
+) -> Result<String, String> {
+    let (result, unmatched) = match lex.process_word(word, env) {
+        Ok(r) => (Ok(r.result), r.unmatched),
+        Err(e) => {
+            let unmatched = e.unmatched().clone();
+            (Err(e.to_string()), unmatched)
+        }
+    };
+    if unmatched.iter().any(|k| !declared.contains(k)) {
+        lint.run(Rule::UndefinedVar);
+    }
+    result
+}
+
+/// `MultipleInstructionsDisallowed`: CMD, ENTRYPOINT or HEALTHCHECK given twice in a
+/// stage (only the last one counts).
+fn used_once(lint: &Linter, ds: &mut StageState, instruction: &'static str) {
+    if !ds.used_once.insert(instruction) {
+        lint.run(Rule::MultipleInstructionsDisallowed);
+    }
+}
+
+/// The names the stage's ARG instructions declared so far.
+fn declared_args(ds: &StageState) -> BTreeSet<String> {
+    ds.build_args.iter().map(|a| a.key.clone()).collect()
 }
 
 fn dispatch(
@@ -92,7 +125,12 @@ fn dispatch(
     let err = |e: String| ConvertError::at(e, loc);
     let env = all.states[i].state.env.clone();
     let lex = ctx.lex.clone();
-    let x = |w: &str| expand_with(&lex, &env, w);
+    let lint = ctx.lint.clone();
+    let declared = declared_args(&all.states[i]);
+    let x = |w: &str| expand_checked(&lint, &lex, &env, &declared, w);
+    let mut raw_lex = Lex::new('\\');
+    raw_lex.skip_process_quotes = true;
+    let raw = |w: &str| expand_checked(&lint, &raw_lex, &env, &declared, w);
     match &cmd.ins.command {
         Command::Maintainer(m) => {
             let ds = &mut all.states[i];
@@ -106,6 +144,14 @@ fn dispatch(
             );
         }
         Command::Env(kvs) => {
+            for kv in kvs {
+                if kv.no_delim {
+                    lint.run(Rule::LegacyKeyValueFormat);
+                }
+                if looks_like_secret(&kv.key) {
+                    lint.run(Rule::SecretsUsedInArgOrEnv);
+                }
+            }
             let kvs = expand_kvs(kvs, &x).map_err(err)?;
             let ds = &mut all.states[i];
             let mut msg = String::from("ENV");
@@ -117,6 +163,9 @@ fn dispatch(
             commit(ds, &msg, false, false, ctx.opts.source_date_epoch);
         }
         Command::Label(kvs) => {
+            if kvs.iter().any(|kv| kv.no_delim) {
+                lint.run(Rule::LegacyKeyValueFormat);
+            }
             let kvs = expand_kvs(kvs, &x).map_err(err)?;
             let ds = &mut all.states[i];
             let mut msg = String::from("LABEL");
@@ -132,6 +181,10 @@ fn dispatch(
         Command::Workdir(path) => {
             let path = x(path).map_err(err)?;
             let ds = &mut all.states[i];
+            // Only the stage's first WORKDIR is checked: fixing it fixes the rest.
+            if !ds.workdir_set && !path.starts_with('/') {
+                lint.run(Rule::WorkdirRelativePath);
+            }
             ds.workdir_set = true;
             dispatch_workdir(ctx, graph, ds, &path, Some(&cmd.ins)).map_err(err)?;
         }
@@ -201,6 +254,10 @@ fn dispatch(
         }
         Command::Cmd(c) => {
             let ds = &mut all.states[i];
+            used_once(&lint, ds, "cmd");
+            if c.prepend_shell && ds.image.config.shell.is_empty() {
+                lint.run(Rule::JsonArgsRecommended);
+            }
             let args = if c.prepend_shell {
                 with_shell(&ds.image, &c.args)
             } else {
@@ -219,6 +276,10 @@ fn dispatch(
         }
         Command::Entrypoint(c) => {
             let ds = &mut all.states[i];
+            used_once(&lint, ds, "entrypoint");
+            if c.prepend_shell && ds.image.config.shell.is_empty() {
+                lint.run(Rule::JsonArgsRecommended);
+            }
             let args = if c.prepend_shell {
                 with_shell(&ds.image, &c.args)
             } else {
@@ -238,6 +299,7 @@ fn dispatch(
         }
         Command::Healthcheck(h) => {
             let ds = &mut all.states[i];
+            used_once(&lint, ds, "healthcheck");
             ds.image.config.healthcheck = Some(Healthcheck {
                 test: h.test.clone(),
                 interval: h.interval,
@@ -259,7 +321,7 @@ fn dispatch(
             for p in ports {
                 words.extend(lex.process_words(p, &env).map_err(|e| err(e.to_string()))?);
             }
-            let parsed = parse_ports(&words).map_err(err)?;
+            let parsed = parse_ports(&words, &lint).map_err(err)?;
             let ds = &mut all.states[i];
             for p in &parsed {
                 ds.image
@@ -278,7 +340,7 @@ fn dispatch(
         Command::Arg(defs) => dispatch_arg(ctx, &mut all.states[i], defs).map_err(err)?,
         Command::Run(r) => dispatch_run(ctx, graph, all, i, cmd, r)?,
         Command::Copy(c) => {
-            let c = expand_copy(c, &x, &env).map_err(err)?;
+            let c = expand_copy(c, &x, &raw).map_err(err)?;
             let source = match cmd.sources.first().copied().flatten() {
                 Some(src) => {
                     let s = &all.states[src];
@@ -309,7 +371,7 @@ fn dispatch(
             dispatch_copy(ctx, graph, &mut all.states[i], &cmd.ins, cfg)?;
         }
         Command::Add(a) => {
-            let a = expand_add(a, &x, &env).map_err(err)?;
+            let a = expand_add(a, &x, &raw).map_err(err)?;
             let cfg = CopyConfig {
                 sources: a.sources.clone(),
                 exclude_patterns: a.exclude_patterns.clone(),
@@ -344,25 +406,21 @@ fn expand_kvs(
         .collect()
 }
 
+/// Expands sources and destination with `x`, and the bodies of heredocs that expand
+/// with `raw` (a lexer that keeps quotes: expansion only replaces variables).
 fn expand_sources(
     s: &SourcesAndDest,
     x: &dyn Fn(&str) -> Result<String, String>,
-    env: &EnvList,
+    raw: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<SourcesAndDest, String> {
     let mut out = s.clone();
     for p in &mut out.source_paths {
         *p = x(p)?;
     }
     out.dest = x(&out.dest)?;
-    // Heredoc bodies keep their quotes: expansion only replaces variables.
-    let mut raw = Lex::new('\\');
-    raw.skip_process_quotes = true;
     for c in &mut out.source_contents {
         if c.expand {
-            c.data = raw
-                .process_word(&c.data, env)
-                .map_err(|e| e.to_string())?
-                .result;
+            c.data = raw(&c.data)?;
         }
     }
     Ok(out)
@@ -371,25 +429,25 @@ fn expand_sources(
 fn expand_copy(
     c: &CopyCommand,
     x: &dyn Fn(&str) -> Result<String, String>,
-    env: &EnvList,
+    raw: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<CopyCommand, String> {
     let mut out = c.clone();
     out.chown = x(&c.chown)?;
     out.chmod = x(&c.chmod)?;
-    out.sources = expand_sources(&c.sources, x, env)?;
+    out.sources = expand_sources(&c.sources, x, raw)?;
     Ok(out)
 }
 
 fn expand_add(
     a: &AddCommand,
     x: &dyn Fn(&str) -> Result<String, String>,
-    env: &EnvList,
+    raw: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<AddCommand, String> {
     let mut out = a.clone();
     out.chown = x(&a.chown)?;
     out.chmod = x(&a.chmod)?;
     out.checksum = x(&a.checksum)?;
-    out.sources = expand_sources(&a.sources, x, env)?;
+    out.sources = expand_sources(&a.sources, x, raw)?;
     Ok(out)
 }
 
@@ -558,15 +616,17 @@ fn meta(ctx: &Ctx<'_>, ds: &StageState, name: String, loc: Location) -> VertexMe
     }
 }
 
-/// Parses `user[:group]` as BuildKit's `llb.WithUser`.
+/// Parses `user[:group]` as BuildKit's `llb.WithUser`: a part that reads as a 32-bit
+/// signed number is an id, kept as its 32-bit pattern (`-1` is 4294967295, which
+/// `chown` takes as "leave unchanged"); anything else but `root` is a name.
 fn chown_from_user(spec: &str) -> Chown {
     let principal = |s: &str| {
         if s == "root" {
             return Principal::Id(0);
         }
         match s.parse::<i32>() {
-            Ok(n) if n >= 0 => Principal::Id(n as u32),
-            _ => Principal::Name(s.to_string()),
+            Ok(n) => Principal::Id(n as u32),
+            Err(_) => Principal::Name(s.to_string()),
         }
     };
     match spec.split_once(':') {
@@ -672,6 +732,9 @@ fn dispatch_arg(ctx: &Ctx<'_>, ds: &mut StageState, defs: &[ArgDef]) -> Result<(
     let mut parts = Vec::new();
     for def in defs {
         let mut def = def.clone();
+        if looks_like_secret(&def.key) {
+            ctx.lint.run(Rule::SecretsUsedInArgOrEnv);
+        }
         let build_value = ctx.opts.build_args.get(&def.key).cloned();
         if def.value.is_none()
             && build_value.is_none()
@@ -682,7 +745,8 @@ fn dispatch_arg(ctx: &Ctx<'_>, ds: &mut StageState, defs: &[ArgDef]) -> Result<(
             def.value = Some(v);
         } else if let Some(v) = &def.value {
             let env = ds.state.env.clone();
-            def.value = Some(expand_with(&ctx.lex, &env, v)?);
+            let declared = declared_args(ds);
+            def.value = Some(expand_checked(&ctx.lint, &ctx.lex, &env, &declared, v)?);
         }
         if let Some(v) = &def.value {
             ds.state.env.add_or_replace(&def.key, v);
@@ -873,7 +937,8 @@ fn dispatch_run(
     let mut ssh_count = 0;
     let mut first_ssh_target: Option<String> = None;
     for (mi, raw) in r.mounts.iter().enumerate() {
-        let mut expander = |w: &str| expand_with(&ctx.lex, &env, w);
+        let declared = declared_args(&all.states[i]);
+        let mut expander = |w: &str| expand_checked(&ctx.lint, &ctx.lex, &env, &declared, w);
         let m = instructions::parse_mount(raw, Some(&mut expander)).map_err(err)?;
         let source_stage = cmd.sources.get(mi).copied().flatten();
         match m.kind {
@@ -1052,7 +1117,12 @@ fn dispatch_run(
             env: exec_env.to_array(),
             cwd: ds.state.dir_or_root(),
             user: ds.state.user.clone(),
-            hostname: None,
+            hostname: ctx
+                .opts
+                .build_args
+                .get("BUILDKIT_SANDBOX_HOSTNAME")
+                .filter(|h| !h.is_empty())
+                .cloned(),
             network,
             security,
             mounts,
@@ -1199,6 +1269,18 @@ fn is_git_source(src: &str) -> bool {
 
 fn is_http_source(src: &str) -> bool {
     (src.starts_with("http://") || src.starts_with("https://")) && !is_git_source(src)
+}
+
+/// Whether a COPY/ADD source of the main context, as written, is a path the
+/// context's `.dockerignore` excludes (BuildKit's `CopyIgnoredFile` check).
+fn copies_ignored_path(ctx: &Ctx<'_>, src: &str) -> bool {
+    let patterns = &ctx.opts.context_exclude_patterns;
+    if patterns.is_empty() {
+        return false;
+    }
+    kiln_ignore::PatternMatcher::new(patterns)
+        .and_then(|m| m.matches_or_parent_matches(src))
+        .unwrap_or(false)
 }
 
 fn dispatch_copy(
@@ -1354,6 +1436,9 @@ fn dispatch_copy(
             a.unpack_archives = cfg.unpack.unwrap_or(false);
             actions.push(FileAction::Copy(a));
         } else {
+            if matches!(cfg.source, CopySource::Context) && copies_ignored_path(ctx, &src) {
+                ctx.lint.run(Rule::CopyIgnoredFile);
+            }
             let mut src = src;
             let mut patterns = Vec::new();
             if cfg.parents {
@@ -1459,6 +1544,21 @@ fn url_filename(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chown_ids_are_32_bit_numbers_and_root() {
+        let id = Principal::Id;
+        let name = |n: &str| Principal::Name(n.into());
+        let c = chown_from_user("-1:-1");
+        assert_eq!((c.user, c.group), (id(u32::MAX), Some(id(u32::MAX))));
+        let c = chown_from_user("+5:007");
+        assert_eq!((c.user, c.group), (id(5), Some(id(7))));
+        let c = chown_from_user("root");
+        assert_eq!((c.user, c.group), (id(0), None));
+        // Beyond i32 it is a name, as Go's ParseInt(s, 10, 32) refuses it.
+        let c = chown_from_user("4294967294:app");
+        assert_eq!((c.user, c.group), (name("4294967294"), Some(name("app"))));
+    }
 
     #[test]
     fn chmod_forms() {

@@ -1,19 +1,28 @@
 //! EXPOSE port specifications: `80`, `53/udp`, `8000-8002`, and the
 //! `[ip:]host:container` forms Docker still accepts.
 
-/// Expands port specs into `port/proto` entries, in order.
-pub(crate) fn parse_ports(ports: &[String]) -> Result<Vec<String>, String> {
+use super::lint::{Linter, Rule};
+
+/// Expands port specs into `port/proto` entries, in order, running BuildKit's checks
+/// on them (`ExposeProtoCasing`, `ExposeInvalidFormat`).
+pub(crate) fn parse_ports(ports: &[String], lint: &Linter) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for p in ports {
-        out.extend(parse_port(p)?);
+        out.extend(parse_port(p, lint)?);
     }
     Ok(out)
 }
 
-fn parse_port(raw: &str) -> Result<Vec<String>, String> {
+fn parse_port(raw: &str, lint: &Linter) -> Result<Vec<String>, String> {
     let (ip, host_port, container_port) = split_parts(raw);
     let (proto, container_port) =
         split_proto_port(&container_port).map_err(|e| format!("invalid port: {raw:?}: {e}"))?;
+    if proto != proto.to_lowercase() {
+        lint.run(Rule::ExposeProtoCasing);
+    }
+    if !ip.is_empty() || !host_port.is_empty() {
+        lint.run(Rule::ExposeInvalidFormat);
+    }
     let mut ip = ip;
     if ip.starts_with('[') {
         ip = ip
@@ -104,7 +113,22 @@ mod tests {
     use super::*;
 
     fn ports(v: &[&str]) -> Result<Vec<String>, String> {
-        parse_ports(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        let lint = Linter::default();
+        parse_ports(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &lint)
+    }
+
+    #[test]
+    fn proto_casing_and_host_parts_are_checked() {
+        let lint = Linter::default();
+        let ports: Vec<String> = ["80", "53/udp"].map(String::from).to_vec();
+        parse_ports(&ports, &lint).unwrap();
+        assert!(lint.broken().is_empty());
+        parse_ports(&["443/TCP".to_string()], &lint).unwrap();
+        parse_ports(&["8080:80".to_string()], &lint).unwrap();
+        assert_eq!(
+            lint.broken(),
+            [Rule::ExposeProtoCasing, Rule::ExposeInvalidFormat]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod args;
 mod dispatch;
 mod expose;
 mod git;
+pub(crate) mod lint;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -21,7 +22,7 @@ use kiln_graph::{
 
 use crate::instructions::{self, ArgDef, Command, Instruction, Location, Stage};
 use crate::parser;
-use crate::shell::Lex;
+use crate::shell::{EnvGetter, Lex};
 
 use state::{BuildState, EnvList};
 
@@ -216,6 +217,9 @@ pub(crate) struct StageState {
     pub(crate) workdir_set: bool,
     /// CMD was set in this stage (an ENTRYPOINT after it keeps it).
     pub(crate) cmd_set: bool,
+    /// CMD, ENTRYPOINT and HEALTHCHECK seen in this stage, for the check that each
+    /// appears once.
+    pub(crate) used_once: BTreeSet<&'static str>,
 }
 
 impl StageState {
@@ -241,6 +245,7 @@ impl StageState {
             cmd_is_onbuild: false,
             workdir_set: false,
             cmd_set: false,
+            used_once: BTreeSet::new(),
         }
     }
 
@@ -302,6 +307,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) build_platform: Platform,
     /// The main build context's source vertex, added on first use.
     pub(crate) context_vertex: Option<Digest>,
+    /// BuildKit's Dockerfile checks, which fail the build with `check=error=true`.
+    pub(crate) lint: std::rc::Rc<lint::Linter>,
 }
 
 /// Converts a Dockerfile into a build graph with one target.
@@ -313,6 +320,7 @@ pub fn convert(
     if dockerfile.is_empty() {
         return Err(ConvertError::new("the Dockerfile cannot be empty"));
     }
+    let linter = lint::Linter::new(lint_config(dockerfile, opts)?);
     let parsed = parser::parse(dockerfile).map_err(|e| ConvertError {
         message: e.to_string(),
         location: Some(Location {
@@ -322,9 +330,14 @@ pub fn convert(
     })?;
     let instructions::Parsed { stages, meta_args } =
         instructions::parse(&parsed.nodes).map_err(|e| ConvertError::at(e.message, e.location))?;
+    if !parsed.warnings.is_empty() {
+        linter.run(lint::Rule::NoEmptyContinuation);
+    }
+    lint_nodes(&linter, &parsed.nodes);
     if stages.is_empty() {
         return Err(ConvertError::new("dockerfile contains no stages to build"));
     }
+    lint_stage_names(&linter, &stages);
 
     let implicit_target = opts.target_platform.is_none();
     let target_platform = opts
@@ -343,7 +356,15 @@ pub fn convert(
         &target_name,
     );
     let lex = Lex::new(parsed.escape_token);
+    lint_default_base_names(&linter, resolver, &lex, &default_args, &meta_args, &stages);
     let global_args = args::meta_args(default_args, &lex, &meta_args, &opts.build_args)?;
+    // Names an expansion in FROM may use: builtin and global args, declared or not.
+    let mut from_arg_keys: BTreeSet<String> = global_args.keys().into_iter().collect();
+    from_arg_keys.extend(
+        meta_args
+            .iter()
+            .flat_map(|(defs, _)| defs.iter().map(|d| d.key.clone())),
+    );
 
     let mut ctx = Ctx {
         opts,
@@ -353,6 +374,7 @@ pub fn convert(
         target_platform: target_platform.clone(),
         build_platform: opts.build_platform.clone(),
         context_vertex: None,
+        lint: std::rc::Rc::new(linter),
     };
     let mut graph = GraphBuilder::new();
     let mut all = Stages::default();
@@ -364,6 +386,7 @@ pub fn convert(
             .lex
             .process_word(&st.base_name, &ctx.global_args)
             .map_err(|e| ConvertError::at(e.to_string(), st.location))?;
+        report_undefined_from_args(&ctx.lint, &name_match.unmatched, &from_arg_keys);
         if name_match.result.is_empty() {
             return Err(ConvertError::at(
                 format!("base name ({}) should not be blank", st.base_name),
@@ -380,6 +403,8 @@ pub fn convert(
                     ds.stage.location,
                 )
             })?;
+            report_undefined_from_args(&ctx.lint, &m.unmatched, &from_arg_keys);
+            lint_from_platform(&ctx, &ds.stage.name, &m);
             if m.result.is_empty() {
                 return Err(ConvertError::at(
                     format!("empty platform value from expression {v}"),
@@ -507,6 +532,10 @@ pub fn convert(
         dispatch::dispatch_stage(&mut ctx, &mut graph, &mut all, i)?;
     }
 
+    if let Some(message) = ctx.lint.error() {
+        return Err(ConvertError::new(message));
+    }
+
     let t = &mut all.states[target];
     for (k, v) in &opts.labels {
         t.image.config.labels.insert(k.clone(), v.clone());
@@ -528,6 +557,134 @@ pub fn convert(
         root,
         image,
     }]))
+}
+
+/// The check options: the `BUILDKIT_DOCKERFILE_CHECK` build arg if given, else the
+/// `# check=` directive.
+fn lint_config(dockerfile: &[u8], opts: &ConvertOptions) -> Result<lint::LintConfig, ConvertError> {
+    if let Some(v) = opts.build_args.get("BUILDKIT_DOCKERFILE_CHECK") {
+        return lint::LintConfig::parse(v).map_err(|e| {
+            ConvertError::new(format!(
+                "failed to parse build-arg:BUILDKIT_DOCKERFILE_CHECK: {e}"
+            ))
+        });
+    }
+    let value = parser::parse_directive("check", dockerfile)
+        .map(|d| d.value)
+        .unwrap_or_default();
+    lint::LintConfig::parse(&value)
+        .map_err(|e| ConvertError::new(format!("failed to parse check options: {e}")))
+}
+
+/// The checks BuildKit makes while reading instructions: MAINTAINER, the casing of
+/// `FROM ... AS name`, and keywords of one case throughout the stages.
+fn lint_nodes(lint: &lint::Linter, nodes: &[parser::Node]) {
+    let mut keywords: Vec<&str> = Vec::new();
+    let mut in_stages = false;
+    for node in nodes {
+        match node.keyword.as_str() {
+            "maintainer" => lint.run(lint::Rule::MaintainerDeprecated),
+            "arg" => {
+                let keys: Vec<String> = node
+                    .args
+                    .iter()
+                    .map(|a| a.split_once('=').map_or(a.as_str(), |(k, _)| k).to_string())
+                    .collect();
+                lint::check_description(lint, &keys, &node.prev_comment);
+            }
+            "from" => {
+                in_stages = true;
+                if node.args.len() == 3 {
+                    lint::check_description(
+                        lint,
+                        &[node.args[2].to_lowercase()],
+                        &node.prev_comment,
+                    );
+                    if node.args[2] != node.args[2].to_lowercase() {
+                        lint.run(lint::Rule::StageNameCasing);
+                    }
+                    if !lint::from_as_casing_matches(&node.keyword_as_written, &node.args[1]) {
+                        lint.run(lint::Rule::FromAsCasing);
+                    }
+                }
+            }
+            _ => {}
+        }
+        // ARGs before the first FROM belong to no stage and are not counted.
+        if in_stages {
+            keywords.push(&node.keyword_as_written);
+        }
+    }
+    lint::check_keyword_casing(lint, &keywords);
+}
+
+/// `ReservedStageName` and `DuplicateStageName`.
+fn lint_stage_names(lint: &lint::Linter, stages: &[Stage]) {
+    let mut seen = BTreeSet::new();
+    for st in stages.iter().filter(|s| !s.name.is_empty()) {
+        if st.name == SCRATCH || st.name == "context" {
+            lint.run(lint::Rule::ReservedStageName);
+        }
+        if !seen.insert(st.name.as_str()) {
+            lint.run(lint::Rule::DuplicateStageName);
+        }
+    }
+}
+
+/// `InvalidDefaultArgInFrom`: with the global args' defaults alone (no build args),
+/// every FROM must still name a valid image.
+fn lint_default_base_names(
+    lint: &lint::Linter,
+    resolver: &dyn ImageResolver,
+    lex: &Lex,
+    builtin: &EnvList,
+    meta_args: &[(Vec<ArgDef>, Location)],
+    stages: &[Stage],
+) {
+    let Ok(defaults) = args::meta_args(builtin.clone(), lex, meta_args, &BTreeMap::new()) else {
+        return; // the build fails on it later
+    };
+    for st in stages {
+        let Ok(m) = lex.process_word(&st.base_name, &defaults) else {
+            return;
+        };
+        if m.result.is_empty() || resolver.normalize(&m.result).is_err() {
+            lint.run(lint::Rule::InvalidDefaultArgInFrom);
+        }
+    }
+}
+
+/// `UndefinedArgInFrom`: a FROM expands a name that is neither a global ARG nor a
+/// builtin one.
+fn report_undefined_from_args(
+    lint: &lint::Linter,
+    unmatched: &BTreeSet<String>,
+    known: &BTreeSet<String>,
+) {
+    if unmatched.iter().any(|k| !known.contains(k)) {
+        lint.run(lint::Rule::UndefinedArgInFrom);
+    }
+}
+
+/// `RedundantTargetPlatform` (`--platform=$TARGETPLATFORM`) and
+/// `FromPlatformFlagConstDisallowed` (a constant platform the stage name does not
+/// mention).
+fn lint_from_platform(ctx: &Ctx<'_>, stage_name: &str, m: &crate::shell::ProcessWordResult) {
+    if m.matched.len() == 1
+        && m.unmatched.is_empty()
+        && m.matched.contains("TARGETPLATFORM")
+        && ctx.global_args.get("TARGETPLATFORM").as_deref() == Some(m.result.as_str())
+    {
+        ctx.lint.run(lint::Rule::RedundantTargetPlatform);
+    }
+    if m.matched.is_empty()
+        && m.unmatched.is_empty()
+        && let Ok(p) = m.result.parse::<Platform>()
+        && !stage_name.contains(&p.os)
+        && !stage_name.contains(&p.architecture)
+    {
+        ctx.lint.run(lint::Rule::FromPlatformFlagConstDisallowed);
+    }
 }
 
 /// Looks a name up among the named contexts, as BuildKit does: by its familiar form
@@ -782,6 +939,9 @@ fn resolve_stage_inner(
         platform = auto_detect_platform(&img, &platform, &ctx.build_platform);
     }
     let is_scratch = img.rootfs.diff_ids.is_empty() && img.history.iter().all(|h| h.empty_layer);
+    if !is_scratch && (img.os != platform.os || img.architecture != platform.architecture) {
+        ctx.lint.run(lint::Rule::InvalidBaseImagePlatform);
+    }
     let ds = &mut all.states[i];
     ds.stage.base_name = resolved.reference.clone();
     ds.image = img;

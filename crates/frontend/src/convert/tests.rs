@@ -417,6 +417,25 @@ fn secret_values_and_proxy_args_stay_out_of_digests() {
 }
 
 #[test]
+fn the_sandbox_hostname_build_arg_names_every_run_container() {
+    let df = "FROM busybox\nRUN hostname\n";
+    let hostname = |def: &Definition| {
+        ops(def).into_iter().find_map(|op| match op {
+            Op::Exec(e) => Some(e.hostname.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(hostname(&build(df)), Some(None));
+    let mut o = opts();
+    o.build_args
+        .insert("BUILDKIT_SANDBOX_HOSTNAME".into(), "foo".into());
+    assert_eq!(hostname(&build_with(df, &o)), Some(Some("foo".into())));
+    o.build_args
+        .insert("BUILDKIT_SANDBOX_HOSTNAME".into(), String::new());
+    assert_eq!(hostname(&build_with(df, &o)), Some(None));
+}
+
+#[test]
 fn global_args_and_platform_args() {
     let df = "ARG TAG=1.0\nFROM busybox:${TAG}\nARG TARGETARCH\nARG TAG\nLABEL arch=$TARGETARCH tag=$TAG\n";
     let def = build(df);
@@ -576,4 +595,59 @@ fn build_args_override_defaults_but_not_undeclared() {
     let def = build_with(df, &o);
     assert_eq!(def.targets[0].image.config.labels["a"], "cli");
     assert_eq!(def.targets[0].image.config.labels["b"], "");
+}
+
+#[test]
+fn broken_checks_fail_the_build_only_with_error_true() {
+    let msg = |df: &str| err(df).message;
+    assert_eq!(
+        msg("# check=error=true\nFROM busybox as base\nMAINTAINER me\n"),
+        "lint violation found for rules: FromAsCasing, MaintainerDeprecated"
+    );
+    build("FROM busybox as base\nMAINTAINER me\n");
+    build(
+        "# check=skip=FromAsCasing,MaintainerDeprecated;error=true\nFROM busybox as base\nMAINTAINER me\n",
+    );
+    assert_eq!(
+        msg("# check=error=true\nFROM busybox\nENV A=$NOPE\n"),
+        "lint violation found for rules: UndefinedVar"
+    );
+    // A declared ARG is defined even without a value; RUN is left to the shell.
+    build("# check=error=true\nFROM busybox\nARG X\nENV A=$X\nRUN echo $NOPE\n");
+    // Only the stages the target needs are checked.
+    build("# check=error=true\nFROM busybox AS unused\nCMD echo x\nFROM busybox\n");
+    assert_eq!(
+        msg("# check=nope\nFROM busybox\n"),
+        "failed to parse check options: invalid check option \"nope\""
+    );
+    let mut o = opts();
+    o.build_args
+        .insert("BUILDKIT_DOCKERFILE_CHECK".into(), "error=true".into());
+    let e = convert(b"FROM busybox\nCMD echo hi\n", &o, &FakeResolver::default()).unwrap_err();
+    assert_eq!(
+        e.message,
+        "lint violation found for rules: JSONArgsRecommended"
+    );
+}
+
+#[test]
+fn a_base_image_of_another_platform_breaks_a_check() {
+    /// Always answers with an amd64 image, as a registry with a single manifest does.
+    struct Amd64Only;
+    impl ImageResolver for Amd64Only {
+        fn normalize(&self, reference: &str) -> Result<NormalizedRef, String> {
+            FakeResolver::default().normalize(reference)
+        }
+        fn resolve(&self, image: ImageSource<'_>, _: &Platform) -> Result<ResolvedImage, String> {
+            FakeResolver::default().resolve(image, &"linux/amd64".parse().unwrap())
+        }
+    }
+    let df = b"# check=error=true\nFROM --platform=linux/arm64 busybox AS arm64\nFROM scratch\nCOPY --from=arm64 /etc/passwd /p\n";
+    let e = convert(df, &opts(), &Amd64Only).unwrap_err();
+    assert_eq!(
+        e.message,
+        "lint violation found for rules: InvalidBaseImagePlatform"
+    );
+    let df = b"# check=error=true\nFROM --platform=linux/amd64 busybox AS amd64\n";
+    convert(df, &opts(), &Amd64Only).unwrap();
 }

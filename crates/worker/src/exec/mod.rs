@@ -507,10 +507,14 @@ impl Job {
             .unmount()
             .map_err(io("unmounting the step's root filesystem"))?;
         if !self.root_lowers.is_empty() {
+            // Leave out of the layer what overlay copied up without a change: files
+            // first, then the directories that are left unchanged (as BuildKit's differ).
             let view = base.join("base-view");
             std::fs::create_dir_all(&view).map_err(io("creating a mount point"))?;
             let guard =
                 mount_layers(&lowers, None, &view).map_err(io("mounting the step's input"))?;
+            crate::upper::drop_unchanged(work.upper(), &view)
+                .map_err(io("comparing the step's changes"))?;
             upper::drop_unchanged_dirs(work.upper(), &view)
                 .map_err(io("tidying the step's changes"))?;
             drop(guard);
@@ -813,4 +817,9 @@ fn remove_stubs(_root: &Path, stubs: &[PathBuf]) {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 }

@@ -16,7 +16,7 @@ use oci_spec::runtime::{
 use super::user::ExecUser;
 use crate::error::WorkerError;
 
-/// The hostname every step sees, as in BuildKit.
+/// The hostname a step sees unless the build sets one, as in BuildKit.
 pub const HOSTNAME: &str = "buildkitsandbox";
 
 /// Docker's default capability set.
@@ -218,6 +218,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, WorkerError> {
     // Parents before children: mount in order of depth, keeping the given order otherwise.
     user_mounts.sort_by_key(|(t, _)| t.trim_end_matches('/').matches('/').count());
     mounts.extend(user_mounts.into_iter().map(|(_, m)| m));
+    let mounts = dedup_mounts(mounts);
 
     let root = RootBuilder::default()
         .path(input.rootfs)
@@ -285,6 +286,19 @@ fn insecure_devices() -> Result<Vec<LinuxDevice>, WorkerError> {
                 .map_err(err)
         })
         .collect()
+}
+
+/// One mount per destination, as BuildKit's `dedupMounts`: a later mount (the
+/// step's own, e.g. a tmpfs at `/dev/shm`) takes the place of an earlier one.
+fn dedup_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
+    let mut out: Vec<Mount> = Vec::with_capacity(mounts.len());
+    for m in mounts {
+        match out.iter().position(|o| o.destination() == m.destination()) {
+            Some(i) => out[i] = m,
+            None => out.push(m),
+        }
+    }
+    out
 }
 
 /// Every capability, indexed by its bit number in the kernel's masks.
@@ -496,5 +510,42 @@ mod tests {
             .unwrap()["options"]
             .clone();
         assert!(sys.as_array().unwrap().iter().any(|o| o == "ro"));
+    }
+
+    #[test]
+    fn a_step_mount_replaces_the_default_at_the_same_place() {
+        let user = ExecUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+            home: "/root".into(),
+        };
+        let spec = build_spec(&SpecInput {
+            rootfs: Path::new("/r"),
+            args: &["true".into()],
+            env: &[],
+            cwd: "/",
+            user: &user,
+            network: NetworkMode::Host,
+            security: SecurityMode::Sandbox,
+            binds: &[],
+            tmpfs: &[("/dev/shm".into(), Some(128 << 20))],
+            terminal: false,
+            hostname: HOSTNAME,
+            annotations: &HashMap::new(),
+        })
+        .unwrap();
+        let json = serde_json::to_value(&spec).unwrap();
+        let mounts = json["mounts"].as_array().unwrap();
+        let shm: Vec<&serde_json::Value> = mounts
+            .iter()
+            .filter(|m| m["destination"] == "/dev/shm")
+            .collect();
+        assert_eq!(shm.len(), 1, "{mounts:?}");
+        let options = shm[0]["options"].as_array().unwrap();
+        assert!(options.iter().any(|o| o == "size=134217728"), "{options:?}");
+        // It keeps the default's place: before /sys, which the defaults list later.
+        let place = |d: &str| mounts.iter().position(|m| m["destination"] == d);
+        assert!(place("/dev/shm") < place("/sys"));
     }
 }

@@ -18,13 +18,12 @@ use std::path::{Path, PathBuf};
 use kiln_graph::{MkdirAction, MkfileAction, RmAction};
 use rustix::fs::{Mode, OFlags, Timespec};
 use rustix::io::Errno;
-use rustix::process::{Gid, Uid};
 
 use super::copy::mkdir_all;
 use super::error::FileOpError;
 use super::fsys::{self, Root};
 use super::gopath;
-use super::owner::Owner;
+use super::owner::{Owner, chown_ids};
 use super::resolve::{DestNamespace, display_rel, resolve};
 use super::source::Source;
 
@@ -55,7 +54,8 @@ pub(crate) fn mkdir(
         Err(e) => return Err(err(e)),
     };
     if let Some(o) = owner {
-        rustix::fs::fchown(&fd, Some(Uid::from_raw(o.uid)), Some(Gid::from_raw(o.gid)))
+        let (uid, gid) = chown_ids(o.uid, o.gid);
+        rustix::fs::fchown(&fd, uid, gid)
             .map_err(|e| FileOpError::io("chown", display_rel(&rel), e))?;
     }
     if let Some(t) = utime {
@@ -99,12 +99,8 @@ pub(crate) fn mkfile(
     file.write_all(action.data.as_bytes())
         .map_err(|e| FileOpError::io("write", shown.clone(), e))?;
     if let Some(o) = owner {
-        rustix::fs::fchown(
-            &file,
-            Some(Uid::from_raw(o.uid)),
-            Some(Gid::from_raw(o.gid)),
-        )
-        .map_err(|e| err("chown", e))?;
+        let (uid, gid) = chown_ids(o.uid, o.gid);
+        rustix::fs::fchown(&file, uid, gid).map_err(|e| err("chown", e))?;
     }
     if let Some(t) = timestamp(action.timestamp) {
         rustix::fs::futimens(&file, &fsys::fixed_times(t)).map_err(|e| err("utimes", e))?;

@@ -40,13 +40,12 @@ use kiln_graph::{Chmod, CopyAction};
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
-use rustix::process::{Gid, Uid};
 
 use super::chmod::ModeSet;
 use super::error::FileOpError;
 use super::fsys::{self, Kind, Meta, Root};
 use super::gopath;
-use super::owner::Owner;
+use super::owner::{Owner, chown_ids};
 use super::resolve::{DestNamespace, display_rel, resolve};
 use super::source::{Content, Match, Node, Source, select};
 
@@ -251,7 +250,8 @@ pub(crate) fn mkdir_all(
 }
 
 fn fchown(fd: &OwnedFd, uid: u32, gid: u32) -> Result<(), Errno> {
-    rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+    let (uid, gid) = chown_ids(uid, gid);
+    rustix::fs::fchown(fd, uid, gid)
 }
 
 fn set_times(dest: &Root, rel: &Path, times: &Timestamps) -> Result<(), FileOpError> {
@@ -523,14 +523,9 @@ impl<'a> Copier<'a> {
             rustix::fs::mknodat(dir, name, file_type, Mode::from_raw_mode(0o600), dev)
                 .map_err(|e| err("mknod", e))?;
         }
-        rustix::fs::chownat(
-            dir,
-            name,
-            Some(Uid::from_raw(uid)),
-            Some(Gid::from_raw(gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| err("chown", e))?;
+        let (uid, gid) = chown_ids(uid, gid);
+        rustix::fs::chownat(dir, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| err("chown", e))?;
         if !symlink {
             rustix::fs::chmodat(dir, name, Mode::from_raw_mode(mode), AtFlags::empty())
                 .map_err(|e| err("chmod", e))?;

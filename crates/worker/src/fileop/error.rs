@@ -87,6 +87,17 @@ pub enum FileOpError {
         /// The value found.
         value: i64,
     },
+    /// A user or group name to look up where there is no filesystem to look it
+    /// up in: the op starts from an empty one (`COPY --link`, `FROM scratch`).
+    /// BuildKit fails the same way ("invalid user index: -1").
+    #[error(
+        "user or group {name:?} cannot be looked up: the step starts from an empty filesystem \
+         (COPY --link or FROM scratch); give numeric ids"
+    )]
+    NameWithoutBase {
+        /// The user or group name.
+        name: String,
+    },
     /// Extracting an archive (ADD) failed.
     #[error("extract {archive} to {dest}: {source}")]
     Extract {

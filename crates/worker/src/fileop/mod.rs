@@ -38,7 +38,7 @@ mod source;
 
 use std::path::Path;
 
-use kiln_graph::FileAction;
+use kiln_graph::{FileAction, Principal};
 
 pub use chmod::InvalidMode;
 pub use digest::{FileHasher, FileStat, PlainHasher, selection_digest};
@@ -56,6 +56,10 @@ pub struct ApplyOptions {
     /// Threads copying file data and scanning sources; `None` uses rayon's
     /// global pool (one thread per core). The result does not depend on it.
     pub threads: Option<usize>,
+    /// The op has no base: `dest_root` starts empty. As in BuildKit, the first
+    /// action then has no `/etc/passwd` or `/etc/group` to resolve a name in,
+    /// and a user or group given by name is an error rather than uid/gid 0.
+    pub empty_base: bool,
 }
 
 /// Applies `actions` in order to `dest_root`, a writable directory holding
@@ -76,6 +80,13 @@ pub fn apply(
     sources: &[Option<SourceTree<'_>>],
     opts: &ApplyOptions,
 ) -> Result<(), FileOpError> {
+    if opts.empty_base
+        && let Some(name) = actions.first().and_then(owner_name)
+    {
+        return Err(FileOpError::NameWithoutBase {
+            name: name.to_string(),
+        });
+    }
     let run = || apply_all(dest_root, actions, sources);
     let pool = opts
         .threads
@@ -84,6 +95,23 @@ pub fn apply(
         Some(pool) => pool.install(run),
         None => run(),
     }
+}
+
+/// The first user or group name (not id) an action gives ownership by.
+fn owner_name(action: &FileAction) -> Option<&str> {
+    let chown = match action {
+        FileAction::Copy(c) => c.owner.as_ref(),
+        FileAction::Mkdir(m) => m.owner.as_ref(),
+        FileAction::Mkfile(m) => m.owner.as_ref(),
+        FileAction::Rm(_) => None,
+    }?;
+    [Some(&chown.user), chown.group.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(|p| match p {
+            Principal::Name(n) => Some(n.as_str()),
+            Principal::Id(_) => None,
+        })
 }
 
 fn apply_all(

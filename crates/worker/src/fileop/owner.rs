@@ -16,7 +16,7 @@
 use std::io::Read;
 
 use kiln_graph::{Chown, Principal};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 
 use super::error::FileOpError;
@@ -59,6 +59,15 @@ pub(crate) fn resolve_owner(root: &Root, chown: &Chown) -> Result<Owner, FileOpE
         }
     }
     Ok(owner)
+}
+
+/// The ids to hand to `chown`: the all-ones id (what `--chown=-1` gives) means
+/// "leave unchanged" to the kernel, which rustix says with `None`.
+pub(crate) fn chown_ids(uid: u32, gid: u32) -> (Option<Uid>, Option<Gid>) {
+    (
+        (uid != u32::MAX).then(|| Uid::from_raw(uid)),
+        (gid != u32::MAX).then(|| Gid::from_raw(gid)),
+    )
 }
 
 fn to_id(value: i64, file: &str, name: &str) -> Result<u32, FileOpError> {

@@ -1,0 +1,2 @@
+set -e
+mkdir -p context/ctx/file-to-dir; echo nowdir > context/ctx/file-to-dir/inner

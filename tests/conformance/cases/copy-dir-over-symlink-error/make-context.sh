@@ -1,0 +1,2 @@
+set -e
+mkdir -p context/ctx/link-to-dir; echo z > context/ctx/link-to-dir/z

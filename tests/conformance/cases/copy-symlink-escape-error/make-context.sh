@@ -1,0 +1,2 @@
+set -e
+ln -s /etc/hostname context/abs-link

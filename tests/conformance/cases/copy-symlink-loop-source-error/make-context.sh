@@ -1,0 +1,1 @@
+cd context && ln -s loop loop

@@ -1,0 +1,1 @@
+vendor/a/b/c.go
