@@ -818,8 +818,3 @@ fn remove_stubs(_root: &Path, stubs: &[PathBuf]) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
