@@ -4,17 +4,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use kiln_graph::{CopyAction, Digest, FileAction, FileOp, Op, SourceOp, Vertex};
+use kiln_graph::{CopyAction, Digest, FileAction, FileOp, Op, SourceOp, Vertex, vertex_digest};
 use kiln_registry::Reference;
 use kiln_solver::{Backend, OpError, Output, Progress};
 use kiln_store::{KeyComponent, Store};
 
 use crate::context::{ContextIndex, LocalDir};
 use crate::error::WorkerError;
-use crate::fileop::{self, ApplyOptions, FileHasher, PlainHasher, SourceTree};
+use crate::fileop::{self, ApplyOptions, PlainHasher, SourceTree};
 use crate::image::Images;
 use crate::layers::Layers;
 use crate::mount::{MountGuard, Upper, mount_layers};
+use sha2::{Digest as _, Sha256};
 
 /// What the worker needs to know about the build it serves.
 #[derive(Debug, Clone, Default)]
@@ -222,6 +223,36 @@ fn copy_sources_used(op: &FileOp, n: usize) -> Vec<bool> {
     used
 }
 
+/// The memo key of the selection digest of copy action `index` of the op `op_digest`
+/// reading `input`: the op and action, and what identifies the input's content (the
+/// layer ids of a filesystem, the stat fingerprint of a context). `None` when the
+/// input cannot be identified so (a context changed too recently).
+fn selection_memo_key(
+    op_digest: &Digest,
+    index: usize,
+    input: Option<&Arc<Output>>,
+) -> Option<Digest> {
+    let mut h = Sha256::new();
+    h.update(b"kiln.selection-memo.v1\0");
+    h.update(op_digest.to_string().as_bytes());
+    h.update((index as u64).to_le_bytes());
+    match input?.as_ref() {
+        Output::Layers { layers, .. } => {
+            h.update(b"layers\0");
+            for l in layers {
+                h.update(l.to_string().as_bytes());
+                h.update([0]);
+            }
+        }
+        Output::Local { handle, .. } => {
+            let index = handle.clone().downcast::<ContextIndex>().ok()?;
+            h.update(b"local\0");
+            h.update(index.stat_fingerprint.as_ref()?.to_string().as_bytes());
+        }
+    }
+    Some(Digest::from_sha256(h.finalize().into()))
+}
+
 fn op_err(e: WorkerError) -> OpError {
     OpError::new(e.to_string())
 }
@@ -272,8 +303,6 @@ impl Backend for Worker {
     ) -> Result<Vec<KeyComponent>, OpError> {
         match &v.op {
             Op::File(op) => {
-                let progress = Progress::detached(&v.digest);
-                let dirs = self.file_sources(inputs, &progress).await.map_err(op_err)?;
                 let mut out = Vec::new();
                 if let Some(b) = op.base
                     && let Some(input) = inputs.get(b)
@@ -292,36 +321,46 @@ impl Backend for Worker {
                 if copies.is_empty() {
                     return Ok(out);
                 }
-                let store = self.store.clone();
-                let used = copy_sources_used(op, inputs.len());
-                let selections = tokio::task::spawn_blocking(
-                    move || -> Result<Vec<KeyComponent>, WorkerError> {
-                        let work = store.work_dir()?;
-                        let mounted = mount_sources(work.path(), &dirs, &used)?;
-                        let trees = source_trees(&dirs, &mounted);
-                        let mut out = Vec::new();
-                        for (i, c) in copies {
-                            let tree = trees.get(c.source).and_then(|t| t.as_ref());
-                            let digest = match tree {
-                                Some(t) => {
-                                    let mut hasher: Box<dyn FileHasher> = match &dirs[c.source] {
-                                        InputDirs::Local(index) => Box::new(index.hasher()),
-                                        InputDirs::Layers(_) => Box::new(PlainHasher),
-                                    };
-                                    fileop::selection_digest(&c, t, hasher.as_mut())
-                                        .map_err(|e| WorkerError::Failed(e.to_string()))?
-                                }
-                                None => Digest::of(b"empty"),
-                            };
-                            out.push(KeyComponent::new(format!("copy {i} {}", c.src), digest));
+                // Selections computed by an earlier build from the same inputs need
+                // no walk, and no mount of a layer input.
+                let op_digest = vertex_digest(&v.op, &[]);
+                let memo_keys: Vec<Option<Digest>> = copies
+                    .iter()
+                    .map(|(i, c)| selection_memo_key(&op_digest, *i, inputs.get(c.source)))
+                    .collect();
+                let mut known: Vec<Option<Digest>> = memo_keys
+                    .iter()
+                    .map(|k| k.as_ref().and_then(|k| self.store.memo(k).ok().flatten()))
+                    .collect();
+                if known.iter().any(Option::is_none) {
+                    let missing: Vec<(usize, CopyAction)> = copies
+                        .iter()
+                        .zip(&known)
+                        .filter(|(_, k)| k.is_none())
+                        .map(|(c, _)| c.clone())
+                        .collect();
+                    let computed = self.selection_digests(v, inputs, missing).await?;
+                    let mut computed = computed.into_iter();
+                    for (slot, key) in known.iter_mut().zip(&memo_keys) {
+                        if slot.is_some() {
+                            continue;
                         }
-                        Ok(out)
-                    },
-                )
-                .await
-                .map_err(|e| OpError::new(format!("computing cache key: {e}")))?
-                .map_err(op_err)?;
-                out.extend(selections);
+                        let Some((digest, complete)) = computed.next() else {
+                            return Err(OpError::new(
+                                "computing cache key: a selection is missing",
+                            ));
+                        };
+                        if complete && let Some(key) = key {
+                            // A memo that cannot be written only costs a walk next time.
+                            let _ = self.store.put_memo(key, &digest);
+                        }
+                        *slot = Some(digest);
+                    }
+                }
+                for ((i, c), digest) in copies.iter().zip(known) {
+                    let digest = digest.unwrap_or_else(|| Digest::of(b"empty"));
+                    out.push(KeyComponent::new(format!("copy {i} {}", c.src), digest));
+                }
                 Ok(out)
             }
             _ => Ok(inputs
@@ -352,6 +391,52 @@ impl Backend for Worker {
 }
 
 impl Worker {
+    /// The content digests of what `copies` select from the op's inputs, each with
+    /// whether it covers only what the inputs' memo keys cover (a digest that had to
+    /// read a context file the index did not know is not remembered).
+    async fn selection_digests(
+        &self,
+        v: &Vertex,
+        inputs: &[Arc<Output>],
+        copies: Vec<(usize, CopyAction)>,
+    ) -> Result<Vec<(Digest, bool)>, OpError> {
+        let progress = Progress::detached(&v.digest);
+        let dirs = self.file_sources(inputs, &progress).await.map_err(op_err)?;
+        let store = self.store.clone();
+        let mut used = vec![false; inputs.len()];
+        for (_, c) in &copies {
+            if let Some(u) = used.get_mut(c.source) {
+                *u = true;
+            }
+        }
+        tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, bool)>, WorkerError> {
+            let work = store.work_dir()?;
+            let mounted = mount_sources(work.path(), &dirs, &used)?;
+            let trees = source_trees(&dirs, &mounted);
+            let mut out = Vec::new();
+            for (_, c) in copies {
+                let tree = trees.get(c.source).and_then(|t| t.as_ref());
+                let fail = |e: fileop::FileOpError| WorkerError::Failed(e.to_string());
+                out.push(match (tree, &dirs[c.source]) {
+                    (Some(t), InputDirs::Local(index)) => {
+                        let mut hasher = index.hasher();
+                        let d = fileop::selection_digest(&c, t, &mut hasher).map_err(fail)?;
+                        (d, hasher.unindexed == 0)
+                    }
+                    (Some(t), InputDirs::Layers(_)) => (
+                        fileop::selection_digest(&c, t, &mut PlainHasher).map_err(fail)?,
+                        true,
+                    ),
+                    (None, _) => (Digest::of(b"empty"), false),
+                });
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| OpError::new(format!("computing cache key: {e}")))?
+        .map_err(op_err)
+    }
+
     async fn run_file(
         &self,
         op: &FileOp,

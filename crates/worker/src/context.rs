@@ -2,6 +2,11 @@
 //! with the `.dockerignore` rules and gives every regular file a content digest,
 //! reusing the store's stat cache so an unchanged (or merely touched) context is not
 //! read again.
+//!
+//! The index also fingerprints what `stat` says of every entry: while the fingerprint
+//! is unchanged, so is everything a copy could read (contents, modes, owners, xattrs
+//! and links all change a ctime), which lets digests computed from the context before
+//! be reused without walking it again.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -39,7 +44,15 @@ pub struct ContextIndex {
     files: HashMap<PathBuf, Digest>,
     /// Identifies everything visible: paths, types, modes, link targets, contents.
     pub digest: Digest,
+    /// Identifies the `stat` of the root and of every visible entry (inode, times,
+    /// size, mode, owner, links), with the exclude patterns; `None` when an entry
+    /// changed so recently that a further change might not show in its times.
+    pub stat_fingerprint: Option<Digest>,
 }
+
+/// A change this close to (or after) the walk might leave an entry's times unchanged
+/// within the file system's timestamp granularity (git's "racy" rule).
+const RACY_WINDOW_NS: i64 = 2_000_000_000;
 
 impl ContextIndex {
     /// Walks and hashes `dir`; files whose size, times, inode and mode are unchanged
@@ -49,6 +62,9 @@ impl ContextIndex {
             .root
             .canonicalize()
             .map_err(|e| WorkerError::io(format!("build context {}", dir.root.display()), e))?;
+        let walk_started = now_ns();
+        let root_meta = std::fs::symlink_metadata(&root)
+            .map_err(|e| WorkerError::io(format!("build context {}", root.display()), e))?;
         let entries = walk(
             &root,
             &WalkOptions {
@@ -142,12 +158,20 @@ impl ContextIndex {
             }
             h.update(b"\n");
         }
+        let stat_fingerprint = stat_fingerprint(
+            &root,
+            &root_meta,
+            &dir.exclude_patterns,
+            entries.iter().map(|e| (e.path.as_path(), &e.metadata)),
+            walk_started,
+        );
         Ok(ContextIndex {
             name: name.to_string(),
             root,
             exclude_patterns: dir.exclude_patterns.clone(),
             files,
             digest: Digest::from_sha256(h.finalize().into()),
+            stat_fingerprint,
         })
     }
 
@@ -155,13 +179,66 @@ impl ContextIndex {
     pub fn hasher(self: &Arc<Self>) -> IndexHasher {
         IndexHasher {
             index: self.clone(),
+            unindexed: 0,
         }
     }
+}
+
+/// The fingerprint of a walk (see [`ContextIndex::stat_fingerprint`]).
+fn stat_fingerprint<'a>(
+    root: &Path,
+    root_meta: &std::fs::Metadata,
+    exclude_patterns: &[String],
+    entries: impl Iterator<Item = (&'a Path, &'a std::fs::Metadata)>,
+    walk_started: i64,
+) -> Option<Digest> {
+    let mut h = Sha256::new();
+    h.update(b"kiln-context-stat-v1\0");
+    h.update(root.as_os_str().as_encoded_bytes());
+    h.update([0]);
+    for p in exclude_patterns {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let mut add = |path: &[u8], m: &std::fs::Metadata| -> bool {
+        let mtime = m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec();
+        let ctime = m.ctime().saturating_mul(1_000_000_000) + m.ctime_nsec();
+        h.update((path.len() as u64).to_le_bytes());
+        h.update(path);
+        for n in [
+            m.dev(),
+            m.ino(),
+            u64::from(m.mode()),
+            u64::from(m.uid()),
+            u64::from(m.gid()),
+            m.nlink(),
+            m.size(),
+            m.rdev(),
+            mtime as u64,
+            ctime as u64,
+        ] {
+            h.update(n.to_le_bytes());
+        }
+        mtime.max(ctime) <= walk_started - RACY_WINDOW_NS
+    };
+    let mut settled = add(b"", root_meta);
+    for (path, meta) in entries {
+        settled &= add(path.as_os_str().as_encoded_bytes(), meta);
+    }
+    settled.then(|| Digest::from_sha256(h.finalize().into()))
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Answers file digests from a [`ContextIndex`].
 pub struct IndexHasher {
     index: Arc<ContextIndex>,
+    /// Files asked for that the index did not know (hashed from disk instead).
+    pub(crate) unindexed: usize,
 }
 
 impl FileHasher for IndexHasher {
@@ -175,6 +252,7 @@ impl FileHasher for IndexHasher {
         if let Some(d) = self.index.files.get(rel) {
             return Ok(d.clone());
         }
+        self.unindexed += 1;
         hash_file(abs_path)
     }
 }
@@ -192,4 +270,90 @@ pub fn hash_file(path: &Path) -> std::io::Result<Digest> {
         h.update(&buf[..n]);
     }
     Ok(Digest::from_sha256(h.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The fingerprint of `root` as a walk at `walk_started` would take it.
+    fn fingerprint(root: &Path, excludes: &[String], walk_started: i64) -> Option<Digest> {
+        let entries = walk(
+            root,
+            &WalkOptions {
+                exclude_patterns: excludes.to_vec(),
+                ..WalkOptions::default()
+            },
+        )
+        .unwrap();
+        let meta = std::fs::symlink_metadata(root).unwrap();
+        stat_fingerprint(
+            root,
+            &meta,
+            excludes,
+            entries.iter().map(|e| (e.path.as_path(), &e.metadata)),
+            walk_started,
+        )
+    }
+
+    /// Long after every change: nothing is racy.
+    fn later() -> i64 {
+        now_ns() + 60_000_000_000
+    }
+
+    /// Lets the file system clock move on, so a change shows in ctime/mtime.
+    fn tick() {
+        std::thread::sleep(Duration::from_millis(30));
+    }
+
+    #[test]
+    fn the_stat_fingerprint_changes_with_anything_a_copy_could_read() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), "one").unwrap();
+        std::fs::write(root.join("g"), "two").unwrap();
+        let first = fingerprint(root, &[], later()).unwrap();
+        assert_eq!(fingerprint(root, &[], later()), Some(first.clone()));
+
+        let mut seen = vec![first];
+        let mut expect_new = |what: &str| {
+            let fp = fingerprint(root, &[], later()).unwrap();
+            assert!(!seen.contains(&fp), "{what} kept the fingerprint");
+            seen.push(fp);
+        };
+        tick();
+        std::fs::write(root.join("d/f"), "uno").unwrap();
+        expect_new("same-size content change");
+        tick();
+        std::fs::set_permissions(root.join("g"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        expect_new("chmod");
+        tick();
+        rustix::fs::setxattr(
+            root.join("g").as_path(),
+            "user.kiln-test",
+            b"x",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        expect_new("setxattr");
+        tick();
+        std::fs::hard_link(root.join("g"), root.join("d/h")).unwrap();
+        expect_new("a new hard link");
+        tick();
+        std::fs::remove_file(root.join("d/h")).unwrap();
+        expect_new("removing it");
+        tick();
+        let exclude = vec!["nothing-matches".to_string()];
+        assert!(!seen.contains(&fingerprint(root, &exclude, later()).unwrap()));
+    }
+
+    #[test]
+    fn a_context_changed_just_now_has_no_stat_fingerprint() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("f"), "fresh").unwrap();
+        assert_eq!(fingerprint(t.path(), &[], now_ns()), None);
+        assert!(fingerprint(t.path(), &[], later()).is_some());
+    }
 }
