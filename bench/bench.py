@@ -33,11 +33,16 @@ class Measure:
     target: float | None  # seconds; None when the target is relative only
     target_text: str
     samples: list = field(default_factory=list)
+    cpu: list = field(default_factory=list)  # user+sys seconds of each sample's run
     notes: list = field(default_factory=list)
     check_failed: bool = False
 
     def median(self):
         return statistics.median(self.samples) if self.samples else None
+
+    def add(self, seconds, cpu):
+        self.samples.append(seconds)
+        self.cpu.append(cpu)
 
     def status(self):
         m = self.median()
@@ -94,15 +99,21 @@ class Bench:
         cmd = [*prefix, str(self.kiln), "--root", str(root), "build", "--progress", "plain",
                "-f", str(dockerfile), *extra, str(ctx)]
         log = self.logs / f"{self.run_no:03d}-{workload}-{label}.log"
-        t0 = time.perf_counter()
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        dt = time.perf_counter() - t0
-        out = p.stdout.decode(errors="replace")
-        log.write_text(" ".join(cmd) + "\n" + out)
+        with open(log, "wb") as f:
+            f.write((" ".join(cmd) + "\n").encode())
+            f.flush()
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(p.pid, 0)
+            dt = time.perf_counter() - t0
+            p.returncode = os.waitstatus_to_exitcode(status)
+        out = log.read_text(errors="replace").split("\n", 1)[-1]
+        # CPU time of kiln and everything it waited for (runc, the RUN processes).
+        self.last_cpu = usage.ru_utime + usage.ru_stime
         if p.returncode != 0:
             raise RuntimeError(f"kiln failed ({label}, exit {p.returncode}); see {log}\n{out[-2000:]}")
         if self.verbose:
-            print(f"    {workload} {label}: {dt:.3f}s", file=sys.stderr)
+            print(f"    {workload} {label}: {dt:.3f}s (cpu {self.last_cpu:.2f}s)", file=sys.stderr)
         return dt, out
 
     def measure(self, workload, name, buildkit, target, target_text=None):
@@ -151,10 +162,10 @@ class Bench:
         for i in range(self.repeat):
             root = self.fresh_root(w)
             dt, out = self.build(w, root, ctx, label=f"cold{i}")
-            cold.samples.append(dt)
+            cold.add(dt, self.last_cpu)
         for i in range(self.repeat):
             dt, out = self.build(w, root, ctx, label=f"unchanged{i}")
-            unchanged.samples.append(dt)
+            unchanged.add(dt, self.last_cpu)
             self.require(unchanged, out, "COPY . /app", cached=True)
         files = sorted(p for p in ctx.rglob("*") if p.is_file())
         for i in range(self.repeat):
@@ -162,7 +173,7 @@ class Bench:
             for f in files:
                 os.utime(f, ns=(now, now))
             dt, out = self.build(w, root, ctx, label=f"touched{i}")
-            touched.samples.append(dt)
+            touched.add(dt, self.last_cpu)
             self.require(touched, out, "COPY . /app", cached=True)
         victim = ctx / "pkg100" / "src" / "file050.dat"
         original = victim.read_bytes()
@@ -171,7 +182,7 @@ class Bench:
                 changed = f"changed {i} {time.time_ns()}\n".encode()
                 victim.write_bytes(changed + original[len(changed):])
                 dt, out = self.build(w, root, ctx, label=f"onefile{i}")
-                one.samples.append(dt)
+                one.add(dt, self.last_cpu)
                 self.require(one, out, "COPY . /app", cached=False)
         finally:
             victim.write_bytes(original)
@@ -185,10 +196,10 @@ class Bench:
         for i in range(self.repeat):
             root = self.fresh_root(w)
             dt, _ = self.build(w, root, ctx, label=f"cold{i}")
-            cold.samples.append(dt)
+            cold.add(dt, self.last_cpu)
         for i in range(self.repeat):
             dt, out = self.build(w, root, ctx, label=f"unchanged{i}")
-            unchanged.samples.append(dt)
+            unchanged.add(dt, self.last_cpu)
             self.require(unchanged, out, "COPY --from=s20", cached=True)
 
     def parallel_stages(self):
@@ -198,7 +209,7 @@ class Bench:
         for i in range(self.repeat):
             root = self.fresh_root(w)
             dt, _ = self.build(w, root, ctx, label=f"cold{i}")
-            cold.samples.append(dt)
+            cold.add(dt, self.last_cpu)
 
     def layer_digests(self, oci_tar):
         """The layer descriptors' digests of the single manifest in an OCI tarball."""
@@ -220,12 +231,12 @@ class Bench:
         for i in range(self.repeat):
             root = self.fresh_root(w)
             dt, _ = self.build(w, root, ctx, label=f"cold{i}")
-            build.samples.append(dt)
+            build.add(dt, self.last_cpu)
             for m, comp in ((gz, "gzip"), (zs, "zstd")):
                 dest = out_dir / f"big-{comp}.tar"
                 dt, _ = self.build(w, root, ctx, label=f"export-{comp}{i}",
                                    extra=["-o", f"type=oci,dest={dest},compression={comp}"])
-                m.samples.append(dt)
+                m.add(dt, self.last_cpu)
                 d = self.layer_digests(dest)
                 if digests.setdefault(comp, d) != d:
                     m.check_failed = True
@@ -259,10 +270,10 @@ class Bench:
         for i in range(self.repeat):
             root = self.fresh_root(w)
             dt, _ = self.build(w, root, ctx, label=f"cold{i}")
-            cold.samples.append(dt)
+            cold.add(dt, self.last_cpu)
         for i in range(self.repeat):
             dt, out = self.build(w, root, ctx, label=f"unchanged{i}")
-            unchanged.samples.append(dt)
+            unchanged.add(dt, self.last_cpu)
             self.require(unchanged, out, "RUN apt-get update", cached=True)
 
     def cache_mount(self):
@@ -276,21 +287,22 @@ class Bench:
         for i in range(self.repeat):
             root = self.fresh_root(w)
             dt, _ = self.build(w, root, ctx, label=f"cold{i}")
-            cold.samples.append(dt)
+            cold.add(dt, self.last_cpu)
             dt, out = self.build(w, root, ctx, extra=more, label=f"added{i}")
-            added.samples.append(dt)
+            added.add(dt, self.last_cpu)
             self.require(added, out, "apt-get install", cached=False)
 
     # --- report -------------------------------------------------------------------
 
     def table(self):
-        rows = [("workload", "measure", "kiln (median)", "runs", "BuildKit", "target", "status")]
+        rows = [("workload", "measure", "kiln (median)", "runs", "cpu", "BuildKit", "target", "status")]
         for m in self.measures:
             med = m.median()
             rows.append((
                 m.workload, m.name,
                 "-" if med is None else f"{med:.3f} s",
                 " ".join(f"{s:.2f}" for s in m.samples),
+                "-" if not m.cpu else f"{statistics.median(m.cpu):.2f} s",
                 m.buildkit, m.target_text, m.status(),
             ))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -335,6 +347,9 @@ def main():
         elif w not in WORKLOADS:
             ap.error(f"unknown workload {w!r}; known: {', '.join([*WORKLOADS, *LEFT_OUT])}")
     b = Bench(a.kiln.resolve(), a.scratch.resolve(), a.repeat, a.workloads_dir, a.verbose)
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)",
+          file=sys.stderr)
     failed = []
     for w in chosen:
         if w not in WORKLOADS:
@@ -346,12 +361,14 @@ def main():
             failed.append(w)
             print(f"{w}: FAILED: {e}", file=sys.stderr)
     print(b.table())
+    load = os.getloadavg()
+    print(f"  load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)")
     if not a.workload:
         for w, why in LEFT_OUT.items():
             print(f"  {w}: left out: {why}")
     if a.json:
         a.json.write_text(json.dumps([{
-            "workload": m.workload, "measure": m.name, "samples": m.samples,
+            "workload": m.workload, "measure": m.name, "samples": m.samples, "cpu": m.cpu,
             "median": m.median(), "buildkit": m.buildkit, "target": m.target_text,
             "status": m.status(), "notes": m.notes,
         } for m in b.measures], indent=2))
