@@ -92,6 +92,19 @@ impl Store {
 
     /// Starts writing a blob of not yet known digest; see [`BlobWriter`].
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        self.new_blob_writer(Some(Sha256::new()))
+    }
+
+    /// Starts writing a blob whose digest the caller computes itself while producing
+    /// the bytes (a compressor hashing its output, say): the writer does not hash
+    /// them again, and [`commit`](BlobWriter::commit) takes the caller's digest as
+    /// the blob's, so it must be given and must be the digest of exactly the bytes
+    /// written.
+    pub fn prehashed_blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        self.new_blob_writer(None)
+    }
+
+    fn new_blob_writer(&self, hasher: Option<Sha256>) -> Result<BlobWriter, StoreError> {
         let ingest = self.inner.dir(INGEST);
         let (name, path, file) = create_unique(&ingest)?;
         self.inner.add_live(name.clone());
@@ -100,7 +113,7 @@ impl Store {
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             name,
             path,
-            hasher: Sha256::new(),
+            hasher,
             size: 0,
         })
     }
@@ -120,14 +133,16 @@ fn create_unique(dir: &std::path::Path) -> Result<(OsString, PathBuf, File), Sto
 }
 
 /// A blob being written: bytes go to a temp file in `ingest/` and through a sha256
-/// hasher. [`commit`](BlobWriter::commit) makes it visible; dropping the writer
-/// without committing removes the temp file.
+/// hasher (unless the caller hashes them, see [`Store::prehashed_blob_writer`]).
+/// [`commit`](BlobWriter::commit) makes it visible; dropping the writer without
+/// committing removes the temp file.
 pub struct BlobWriter {
     inner: Arc<Inner>,
     file: Option<BufWriter<File>>,
     name: OsString,
     path: PathBuf,
-    hasher: Sha256,
+    /// `None` for a prehashed writer.
+    hasher: Option<Sha256>,
     size: u64,
 }
 
@@ -147,7 +162,8 @@ impl BlobWriter {
     }
 
     /// Finishes the blob: syncs it, checks the size and digest the caller expects (if
-    /// given), and renames it to `blobs/sha256/<hex>`. On a mismatch the temp file is
+    /// given; a prehashed writer needs the digest and takes it as the blob's), and
+    /// renames it to `blobs/sha256/<hex>`. On a mismatch the temp file is
     /// removed and nothing becomes visible. A blob that exists already counts as
     /// success.
     pub fn commit(
@@ -164,7 +180,14 @@ impl BlobWriter {
             .into_inner()
             .map_err(|e| e.into_error())
             .io_context("write blob", &self.path)?;
-        let digest = Digest::from_sha256(std::mem::take(&mut self.hasher).finalize().into());
+        let digest = match self.hasher.take() {
+            Some(hasher) => Digest::from_sha256(hasher.finalize().into()),
+            None => expected_digest.cloned().ok_or_else(|| StoreError::Io {
+                op: "commit blob",
+                path: self.path.clone(),
+                source: io::Error::other("a prehashed blob needs the digest its writer computed"),
+            })?,
+        };
         if let Some(expected) = expected_size
             && expected != self.size
         {
@@ -204,7 +227,9 @@ impl Write for BlobWriter {
             .as_mut()
             .ok_or_else(|| io::Error::other("blob writer already finished"))?;
         let n = file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -250,6 +275,33 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect()
+    }
+
+    #[test]
+    fn a_prehashed_blob_is_committed_under_the_callers_digest_which_it_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut w = store.prehashed_blob_writer().unwrap();
+        w.write_all(b"compressed").unwrap();
+        let d = w
+            .commit(Some(&Digest::of(b"compressed")), Some(10))
+            .unwrap();
+        assert_eq!(d, Digest::of(b"compressed"));
+        assert_eq!(store.read_blob(&d).unwrap(), b"compressed");
+
+        let mut w = store.prehashed_blob_writer().unwrap();
+        w.write_all(b"no digest").unwrap();
+        assert!(matches!(
+            w.commit(None, Some(9)),
+            Err(StoreError::Io { .. })
+        ));
+        assert!(names(&dir.path().join("ingest")).is_empty());
+        let mut w = store.prehashed_blob_writer().unwrap();
+        w.write_all(b"short").unwrap();
+        assert!(matches!(
+            w.commit(Some(&Digest::of(b"short")), Some(6)),
+            Err(StoreError::SizeMismatch { .. })
+        ));
     }
 
     #[test]

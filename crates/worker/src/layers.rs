@@ -216,13 +216,15 @@ impl Layers {
         let store = self.store.clone();
         let id2 = id.clone();
         let blob = tokio::task::spawn_blocking(move || -> Result<LayerBlob, WorkerError> {
-            let mut writer = store.blob_writer()?;
+            // compress_layer hashes what it writes: the writer need not again.
+            let mut writer = store.prehashed_blob_writer()?;
             let opts = CompressOptions {
                 layer: LayerOptions {
                     source_date_epoch: epoch,
                 },
                 compression,
                 threads: None,
+                known_diff_id: None,
             };
             let stats = kiln_layer::compress_layer(&dir, &mut writer, &opts)?;
             writer
