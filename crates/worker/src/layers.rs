@@ -213,6 +213,7 @@ impl Layers {
             });
         }
         let dir = self.materialize(id, progress).await?;
+        let known_diff_id = self.known_diff_id(id, epoch)?;
         let store = self.store.clone();
         let id2 = id.clone();
         let blob = tokio::task::spawn_blocking(move || -> Result<LayerBlob, WorkerError> {
@@ -224,7 +225,7 @@ impl Layers {
                 },
                 compression,
                 threads: None,
-                known_diff_id: None,
+                known_diff_id,
             };
             let stats = kiln_layer::compress_layer(&dir, &mut writer, &opts)?;
             writer
@@ -247,6 +248,36 @@ impl Layers {
             blob,
             source_repository: None,
         })
+    }
+}
+
+impl Layers {
+    /// The `diff_id` of the layer's tar written with `epoch`, if an earlier export
+    /// compressed it another way: every blob kiln wrote of a layer with the same
+    /// epoch holds the same tar.
+    fn known_diff_id(
+        &self,
+        id: &Digest,
+        epoch: Option<i64>,
+    ) -> Result<Option<Digest>, WorkerError> {
+        let suffix = epoch.map(|e| format!("-epoch{e}"));
+        let own = |label: &str| {
+            ["none", "gzip-", "zstd-"]
+                .iter()
+                .any(|p| label.starts_with(p))
+        };
+        Ok(self
+            .store
+            .layer_blobs(id)?
+            .into_iter()
+            .find(|(label, _)| {
+                own(label)
+                    && match &suffix {
+                        Some(s) => label.ends_with(s.as_str()),
+                        None => !label.contains("-epoch"),
+                    }
+            })
+            .map(|(_, blob)| blob.diff_id))
     }
 }
 
