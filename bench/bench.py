@@ -66,6 +66,13 @@ class Bench:
         self.logs = scratch / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.run_no = 0
+        self.root_no = 0
+        # Leftovers of earlier runs go to the trash too, emptied at the end.
+        self.trash = scratch / "trash"
+        self.trash.mkdir(parents=True, exist_ok=True)
+        state = scratch / "state"
+        if state.exists():
+            state.rename(self.trash / f"state-{time.time_ns()}")
 
     # --- helpers ---------------------------------------------------------------
 
@@ -85,12 +92,25 @@ class Bench:
         stamp.write_bytes(stamp_text)
         return ctx
 
-    def fresh_root(self, workload):
-        root = self.scratch / "state" / workload
-        if root.exists():
-            shutil.rmtree(root)
+    def fresh_root(self, workload, remove_now=False):
+        """An empty state directory. Earlier ones are not deleted here but moved to
+        the trash, emptied after the last measure: on ext4 without a journal (as on
+        this kind of machine) creating files shortly after deleting many makes every
+        inode allocation skip the freed inodes, which would charge kiln for the
+        harness's own cleanup. `remove_now` deletes at once (for states of few, big
+        files, where that costs nothing and the disk space matters)."""
+        self.root_no += 1
+        for old in (self.scratch / "state").glob(f"{workload}.*"):
+            if remove_now:
+                shutil.rmtree(old)
+            else:
+                old.rename(self.trash / f"{old.name}.{self.root_no}")
+        root = self.scratch / "state" / f"{workload}.{self.root_no}"
         root.parent.mkdir(parents=True, exist_ok=True)
         return root
+
+    def empty_trash(self):
+        shutil.rmtree(self.trash, ignore_errors=True)
 
     def build(self, workload, root, ctx, extra=(), prefix=(), expect_cached=None, label=""):
         """Runs one `kiln build`; returns (seconds, output text)."""
@@ -229,7 +249,7 @@ class Bench:
         out_dir.mkdir(parents=True, exist_ok=True)
         digests = {}
         for i in range(self.repeat):
-            root = self.fresh_root(w)
+            root = self.fresh_root(w, remove_now=True)
             dt, _ = self.build(w, root, ctx, label=f"cold{i}")
             build.add(dt, self.last_cpu)
             for m, comp in ((gz, "gzip"), (zs, "zstd")):
@@ -244,7 +264,7 @@ class Bench:
                 dest.unlink()
         # The same export on one core must give the same bytes.
         if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1:
-            root = self.fresh_root(w)
+            root = self.fresh_root(w, remove_now=True)
             one_cpu = ["taskset", "-c", "0"]
             self.build(w, root, ctx, prefix=one_cpu, label="cold-1cpu")
             for m, comp in ((gz, "gzip"), (zs, "zstd")):
@@ -361,6 +381,7 @@ def main():
             failed.append(w)
             print(f"{w}: FAILED: {e}", file=sys.stderr)
     print(b.table())
+    b.empty_trash()
     load = os.getloadavg()
     print(f"  load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)")
     if not a.workload:
