@@ -15,6 +15,9 @@ use crate::fsutil;
 use crate::store::{BLOBS, INGEST, Inner, Store};
 
 const WRITE_BUFFER: usize = 256 * 1024;
+/// A blob this large or larger is synced to disk in the background while it is
+/// written, one such step at a time, so the sync at commit has little left to do.
+const SYNC_STEP: u64 = 32 << 20;
 
 impl Store {
     /// Whether a blob with this digest is committed.
@@ -115,6 +118,8 @@ impl Store {
             path,
             hasher,
             size: 0,
+            synced_to: 0,
+            syncer: None,
         })
     }
 }
@@ -144,6 +149,40 @@ pub struct BlobWriter {
     /// `None` for a prehashed writer.
     hasher: Option<Sha256>,
     size: u64,
+    /// How far the background sync has been asked to go.
+    synced_to: u64,
+    syncer: Option<Syncer>,
+}
+
+/// A thread that syncs a large blob's data while the rest is being written, so
+/// that the disk works alongside whatever produces the blob (a compressor, a
+/// download) instead of after it.
+struct Syncer {
+    kick: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Syncer {
+    fn start(file: &File) -> Option<Syncer> {
+        let file = file.try_clone().ok()?;
+        // One pending request is enough: a sync covers everything written so far.
+        let (kick, requests) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("kiln-blob-sync".into())
+            .spawn(move || {
+                while requests.recv().is_ok() {
+                    // Errors show again in the sync at commit, which reports them.
+                    let _ = file.sync_data();
+                }
+            })
+            .ok()?;
+        Some(Syncer { kick, thread })
+    }
+
+    fn finish(self) {
+        drop(self.kick);
+        let _ = self.thread.join();
+    }
 }
 
 impl std::fmt::Debug for BlobWriter {
@@ -180,6 +219,9 @@ impl BlobWriter {
             .into_inner()
             .map_err(|e| e.into_error())
             .io_context("write blob", &self.path)?;
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish();
+        }
         let digest = match self.hasher.take() {
             Some(hasher) => Digest::from_sha256(hasher.finalize().into()),
             None => expected_digest.cloned().ok_or_else(|| StoreError::Io {
@@ -231,6 +273,16 @@ impl Write for BlobWriter {
             hasher.update(&buf[..n]);
         }
         self.size += n as u64;
+        if self.size >= self.synced_to + SYNC_STEP {
+            self.synced_to = self.size;
+            if self.syncer.is_none() {
+                self.syncer = Syncer::start(file.get_ref());
+            }
+            if let Some(syncer) = &self.syncer {
+                // Full: a sync is pending and will cover this data too.
+                let _ = syncer.kick.try_send(());
+            }
+        }
         Ok(n)
     }
 
@@ -244,6 +296,9 @@ impl Write for BlobWriter {
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish();
+        }
         // After a successful rename the temp name is gone and this is a no-op.
         self.file = None;
         let _ = fs::remove_file(&self.path);
@@ -302,6 +357,33 @@ mod tests {
             w.commit(Some(&Digest::of(b"short")), Some(6)),
             Err(StoreError::SizeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_blob_large_enough_to_be_synced_while_written_commits_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let mut expected = Sha256::new();
+        let mut w = store.blob_writer().unwrap();
+        for i in 0..(SYNC_STEP >> 20) * 2 + 3 {
+            let mut c = chunk.clone();
+            c[0] = i as u8;
+            w.write_all(&c).unwrap();
+            expected.update(&c);
+        }
+        assert!(w.syncer.is_some(), "no background sync for a large blob");
+        let size = w.size();
+        let d = w.commit(None, Some(size)).unwrap();
+        assert_eq!(d, Digest::from_sha256(expected.finalize().into()));
+        assert_eq!(fs::metadata(store.blob_path(&d)).unwrap().len(), size);
+        // Dropped uncommitted, a writer that started syncing leaves nothing.
+        let mut w = store.blob_writer().unwrap();
+        for _ in 0..(SYNC_STEP >> 20) + 1 {
+            w.write_all(&chunk).unwrap();
+        }
+        drop(w);
+        assert!(names(&dir.path().join("ingest")).is_empty());
     }
 
     #[test]
