@@ -44,6 +44,8 @@ pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// How much of a blob is copied into a file before its sync to disk is started.
+const COPY_STEP: u64 = 64 << 20;
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Where the bytes of a blob come from.
@@ -100,8 +102,35 @@ impl Blob<'_> {
                 }
                 Ok((read, Digest::from_sha256(hasher.finalize().into())))
             });
-            // File to file: std copies with copy_file_range (or sendfile).
-            let copied = io::copy(&mut (&mut file).take(self.size), out);
+            // File to file: std copies with copy_file_range (or sendfile), a step
+            // at a time, each step synced to disk by a third thread while the
+            // next is copied, so the sync before the output is renamed into
+            // place has little left to do.
+            let (kick, steps) = std::sync::mpsc::sync_channel::<()>(1);
+            let syncer = out.try_clone().map(|synced| {
+                scope.spawn(move || {
+                    while steps.recv().is_ok() {
+                        // An error here shows again in the final sync.
+                        let _ = synced.sync_data();
+                    }
+                })
+            });
+            let mut remaining = (&mut file).take(self.size);
+            let copied = (|| -> io::Result<u64> {
+                let mut copied = 0;
+                loop {
+                    let n = io::copy(&mut (&mut remaining).take(COPY_STEP), out)?;
+                    if n == 0 {
+                        return Ok(copied);
+                    }
+                    copied += n;
+                    let _ = kick.try_send(());
+                }
+            })();
+            drop(kick);
+            if let Ok(syncer) = syncer {
+                let _ = syncer.join();
+            }
             let hashed = hasher
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked")));
