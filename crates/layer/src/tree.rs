@@ -107,6 +107,13 @@ fn bytes(h: &mut Sha256, b: &[u8]) {
     h.update(b);
 }
 
+/// A read buffer for a file of `size` bytes: the whole file up to 256 KiB.
+fn read_buffer_len(size: u64) -> usize {
+    usize::try_from(size.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .clamp(4096, 256 * 1024)
+}
+
 /// sha256 of exactly `size` bytes of the file at `path`.
 fn hash_file(path: &Path, size: u64) -> Result<[u8; 32]> {
     let read_err = |source: io::Error| Error::ReadTree {
@@ -119,7 +126,9 @@ fn hash_file(path: &Path, size: u64) -> Result<[u8; 32]> {
         .open(path)
         .map_err(read_err)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    // Sized to the file: most files are small, and zeroing a big buffer for
+    // each would cost more than hashing them.
+    let mut buf = vec![0u8; read_buffer_len(size)];
     let mut file = file.take(size);
     let mut read = 0u64;
     loop {

@@ -99,9 +99,14 @@ impl ContextIndex {
                     s.spawn(move || {
                         part.iter()
                             .map(|e| {
-                                let d = hash_file(&root.join(&e.path)).map_err(|err| {
-                                    WorkerError::io(format!("reading {}", e.path.display()), err)
-                                })?;
+                                let d = hash_file(&root.join(&e.path), e.metadata.len()).map_err(
+                                    |err| {
+                                        WorkerError::io(
+                                            format!("reading {}", e.path.display()),
+                                            err,
+                                        )
+                                    },
+                                )?;
                                 Ok((e.path.clone(), d))
                             })
                             .collect()
@@ -246,22 +251,26 @@ impl FileHasher for IndexHasher {
         &mut self,
         rel_path: &Path,
         abs_path: &Path,
-        _stat: &crate::fileop::FileStat,
+        stat: &crate::fileop::FileStat,
     ) -> std::io::Result<Digest> {
         let rel = rel_path.strip_prefix("/").unwrap_or(rel_path);
         if let Some(d) = self.index.files.get(rel) {
             return Ok(d.clone());
         }
         self.unindexed += 1;
-        hash_file(abs_path)
+        hash_file(abs_path, stat.size)
     }
 }
 
-/// sha256 of a file's contents.
-pub fn hash_file(path: &Path) -> std::io::Result<Digest> {
+/// sha256 of a file's contents; `size_hint` (its size as last seen) sizes the read
+/// buffer, so a small file does not cost a large zeroed buffer.
+pub fn hash_file(path: &Path, size_hint: u64) -> std::io::Result<Digest> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let len = usize::try_from(size_hint.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .clamp(4096, 256 * 1024);
+    let mut buf = vec![0u8; len];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
