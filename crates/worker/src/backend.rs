@@ -11,10 +11,13 @@ use kiln_store::{KeyComponent, Store};
 
 use crate::context::{ContextIndex, LocalDir};
 use crate::error::WorkerError;
-use crate::fileop::{self, ApplyOptions, PlainHasher, SourceTree};
+use crate::fileop::{
+    self, ApplyOptions, CopiedFile, FileHasher, FileStat, PlainHasher, SourceTree,
+};
 use crate::image::Images;
 use crate::layers::Layers;
 use crate::mount::{MountGuard, Upper, mount_layers};
+use kiln_layer::KnownContent;
 use sha2::{Digest as _, Sha256};
 
 /// What the worker needs to know about the build it serves.
@@ -35,6 +38,86 @@ pub struct Worker {
     layers: Arc<Layers>,
     config: WorkerConfig,
     contexts: Mutex<HashMap<String, Arc<ContextIndex>>>,
+    /// Digests of layer files hashed while computing cache keys, by what `stat`
+    /// says of them: a COPY that copies them need not read the copies again, nor
+    /// another COPY reading them hash them again.
+    layer_contents: Arc<Mutex<HashMap<ContentKey, Digest>>>,
+}
+
+/// Inode, size, mtime and ctime (ns) of a file in a layer directory (immutable).
+type ContentKey = (u64, u64, i64, i64);
+
+fn content_key(stat: &FileStat) -> ContentKey {
+    let ns = |(s, n): (i64, i64)| s.saturating_mul(1_000_000_000).saturating_add(n);
+    (stat.ino, stat.size, ns(stat.mtime), ns(stat.ctime))
+}
+
+/// Hashes layer files, answering from the worker's table for files hashed before
+/// (layer directories never change) and adding the others to it.
+struct LayerFileHasher<'a> {
+    known: &'a Mutex<HashMap<ContentKey, Digest>>,
+}
+
+impl FileHasher for LayerFileHasher<'_> {
+    fn file_digest(
+        &mut self,
+        rel_path: &Path,
+        abs_path: &Path,
+        stat: &FileStat,
+    ) -> std::io::Result<Digest> {
+        let key = content_key(stat);
+        let lock = || self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = lock().get(&key) {
+            return Ok(d.clone());
+        }
+        let d = PlainHasher.file_digest(rel_path, abs_path, stat)?;
+        lock().insert(key, d.clone());
+        Ok(d)
+    }
+}
+
+/// What the step knows of the contents of the files its copies wrote: the digest
+/// of a copy's original, from the context's index or from the layer files hashed
+/// for the cache key, when that original is provably the file whose digest is
+/// known. A path written twice keeps what its last copy says.
+fn known_contents(
+    copied: &[CopiedFile],
+    dirs: &[InputDirs],
+    layer_contents: &Mutex<HashMap<ContentKey, Digest>>,
+) -> HashMap<Vec<u8>, KnownContent> {
+    let layers = layer_contents.lock().unwrap_or_else(|e| e.into_inner());
+    let mut known = HashMap::new();
+    for c in copied {
+        let path = c.dest.as_os_str().as_encoded_bytes().to_vec();
+        let digest = if c.source_stat.size != c.dest_stat.size {
+            None
+        } else {
+            match dirs.get(c.input) {
+                Some(InputDirs::Local(index)) => index.known_content(&c.source, &c.source_stat),
+                Some(InputDirs::Layers(_)) => layers.get(&content_key(&c.source_stat)).cloned(),
+                None => None,
+            }
+        };
+        match digest {
+            Some(digest) => {
+                let (ino, size, mtime_ns, ctime_ns) = content_key(&c.dest_stat);
+                known.insert(
+                    path,
+                    KnownContent {
+                        ino,
+                        size,
+                        mtime_ns,
+                        ctime_ns,
+                        digest,
+                    },
+                );
+            }
+            None => {
+                known.remove(&path);
+            }
+        }
+    }
+    known
 }
 
 impl Worker {
@@ -47,6 +130,7 @@ impl Worker {
             layers,
             config,
             contexts: Mutex::new(HashMap::new()),
+            layer_contents: Arc::default(),
         }
     }
 
@@ -409,6 +493,7 @@ impl Worker {
                 *u = true;
             }
         }
+        let layer_contents = self.layer_contents.clone();
         tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, bool)>, WorkerError> {
             let work = store.work_dir()?;
             let mounted = mount_sources(work.path(), &dirs, &used)?;
@@ -423,10 +508,15 @@ impl Worker {
                         let d = fileop::selection_digest(&c, t, &mut hasher).map_err(fail)?;
                         (d, hasher.unindexed == 0)
                     }
-                    (Some(t), InputDirs::Layers(_)) => (
-                        fileop::selection_digest(&c, t, &mut PlainHasher).map_err(fail)?,
-                        true,
-                    ),
+                    (Some(t), InputDirs::Layers(_)) => {
+                        let mut hasher = LayerFileHasher {
+                            known: &layer_contents,
+                        };
+                        (
+                            fileop::selection_digest(&c, t, &mut hasher).map_err(fail)?,
+                            true,
+                        )
+                    }
                     (None, _) => (Digest::of(b"empty"), false),
                 });
             }
@@ -456,6 +546,7 @@ impl Worker {
         let store = self.store.clone();
         let used = copy_sources_used(op, inputs.len());
         let actions = op.actions.clone();
+        let layer_contents = self.layer_contents.clone();
         let id = tokio::task::spawn_blocking(move || -> Result<Digest, WorkerError> {
             let work = store.work_dir()?;
             let merged = work.path().join("merged");
@@ -483,17 +574,24 @@ impl Worker {
             } else {
                 work.upper().to_path_buf()
             };
+            let mut known = HashMap::new();
             {
                 let mounted = mount_sources(work.path(), &dirs, &used)?;
                 let trees = source_trees(&dirs, &mounted);
-                fileop::apply(&root, &actions, &trees, &ApplyOptions::default())
-                    .map_err(|e| WorkerError::Failed(e.to_string()))?;
+                let copied =
+                    fileop::apply_traced(&root, &actions, &trees, &ApplyOptions::default())
+                        .map_err(|e| WorkerError::Failed(e.to_string()))?;
+                // An inline file may rewrite a copy in place within the times'
+                // granularity: then nothing is taken as known.
+                if !actions.iter().any(|a| matches!(a, FileAction::Mkfile(_))) {
+                    known = known_contents(&copied, &dirs, &layer_contents);
+                }
             }
             if let Some(m) = base_mount {
                 m.unmount()
                     .map_err(|e| WorkerError::io("unmounting the step's filesystem", e))?;
             }
-            let id = kiln_layer::tree_digest(work.upper())?;
+            let id = kiln_layer::tree_digest_with(work.upper(), &known)?;
             work.commit(&id)?;
             Ok(id)
         })
@@ -502,5 +600,79 @@ impl Worker {
         let mut layers = base_layers;
         layers.push(id);
         Ok(Output::layers(layers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_graph::FileAction;
+
+    fn copy_all(dest: &str) -> FileAction {
+        FileAction::Copy(CopyAction {
+            source: 1,
+            src: "/".into(),
+            dest: dest.into(),
+            owner: None,
+            mode: None,
+            follow_symlinks: true,
+            contents_only: true,
+            unpack_archives: false,
+            create_dest_path: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: true,
+            include_patterns: vec![],
+            exclude_patterns: vec![],
+            replace_existing: false,
+            timestamp: None,
+        })
+    }
+
+    #[test]
+    fn copies_of_indexed_files_are_digested_without_reading_them_and_alike() {
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::open(state.path()).unwrap();
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ctx.path().join("sub")).unwrap();
+        for (name, body) in [
+            ("a.txt", "alpha"),
+            ("sub/b.txt", "bravo"),
+            ("sub/c.txt", "c"),
+        ] {
+            std::fs::write(ctx.path().join(name), body).unwrap();
+        }
+        // Older than the racy window, so the index vouches for them.
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let dir = LocalDir {
+            root: ctx.path().to_path_buf(),
+            exclude_patterns: vec![],
+        };
+        let index = Arc::new(ContextIndex::build(&store, "context", &dir).unwrap());
+        // Changed after indexing: its copy must be read.
+        std::fs::write(ctx.path().join("sub/c.txt"), "C").unwrap();
+
+        let dest = tempfile::tempdir().unwrap();
+        let tree = SourceTree {
+            root: &index.root,
+            exclude: &[],
+            owner: Some((0, 0)),
+        };
+        let copied = fileop::apply_traced(
+            dest.path(),
+            &[copy_all("/app/")],
+            &[None, Some(tree)],
+            &ApplyOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(copied.len(), 3);
+        let dirs = [InputDirs::Layers(vec![]), InputDirs::Local(index.clone())];
+        let known = known_contents(&copied, &dirs, &Mutex::default());
+        let mut paths: Vec<_> = known.keys().cloned().collect();
+        paths.sort();
+        assert_eq!(paths, [b"app/a.txt".to_vec(), b"app/sub/b.txt".to_vec()]);
+        assert_eq!(
+            kiln_layer::tree_digest_with(dest.path(), &known).unwrap(),
+            kiln_layer::tree_digest(dest.path()).unwrap()
+        );
     }
 }

@@ -42,6 +42,9 @@ pub struct ContextIndex {
     pub exclude_patterns: Vec<String>,
     /// Digests of regular files by relative path.
     files: HashMap<PathBuf, Digest>,
+    /// (dev, ino, size, mtime, ctime) of the regular files whose times are older than
+    /// the racy window: the file hashed is still the same while they are.
+    settled: HashMap<PathBuf, FileId>,
     /// Identifies everything visible: paths, types, modes, link targets, contents.
     pub digest: Digest,
     /// Identifies the `stat` of the root and of every visible entry (inode, times,
@@ -53,6 +56,13 @@ pub struct ContextIndex {
 /// A change this close to (or after) the walk might leave an entry's times unchanged
 /// within the file system's timestamp granularity (git's "racy" rule).
 const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+/// What identifies a file as unchanged: device, inode, size, mtime and ctime (ns).
+type FileId = (u64, u64, u64, i64, i64);
+
+fn ns(secs: i64, nsecs: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsecs)
+}
 
 impl ContextIndex {
     /// Walks and hashes `dir`; files whose size, times, inode and mode are unchanged
@@ -163,6 +173,21 @@ impl ContextIndex {
             }
             h.update(b"\n");
         }
+        let settled = entries
+            .iter()
+            .filter(|e| e.metadata.is_file())
+            .filter_map(|e| {
+                let m = &e.metadata;
+                let id = (
+                    m.dev(),
+                    m.ino(),
+                    m.size(),
+                    ns(m.mtime(), m.mtime_nsec()),
+                    ns(m.ctime(), m.ctime_nsec()),
+                );
+                (id.3.max(id.4) <= walk_started - RACY_WINDOW_NS).then(|| (e.path.clone(), id))
+            })
+            .collect();
         let stat_fingerprint = stat_fingerprint(
             &root,
             &root_meta,
@@ -176,8 +201,30 @@ impl ContextIndex {
             exclude_patterns: dir.exclude_patterns.clone(),
             files,
             digest: Digest::from_sha256(h.finalize().into()),
+            settled,
             stat_fingerprint,
         })
+    }
+
+    /// The digest of the file `rel` (relative to the root) when `stat`, taken after a
+    /// copy read it, shows the very file the index hashed, unchanged since.
+    pub(crate) fn known_content(
+        &self,
+        rel: &Path,
+        stat: &crate::fileop::FileStat,
+    ) -> Option<Digest> {
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        let id: FileId = (
+            stat.dev,
+            stat.ino,
+            stat.size,
+            ns(stat.mtime.0, stat.mtime.1),
+            ns(stat.ctime.0, stat.ctime.1),
+        );
+        if self.settled.get(rel) != Some(&id) {
+            return None;
+        }
+        self.files.get(rel).cloned()
     }
 
     /// A hasher that answers from the index and hashes only what it does not know.
