@@ -40,6 +40,10 @@ pub struct ExportBlob {
     pub path: PathBuf,
     /// The repository a pulled layer came from (for cross-repository mounts).
     pub source_repository: Option<Repository>,
+    /// Compressed by this call, its digest computed from the bytes as they were
+    /// written (or found in the store under that digest, committed the same way):
+    /// an exporter need not hash it again.
+    pub fresh: bool,
 }
 
 /// Makes layers present, once each even under concurrent requests.
@@ -196,6 +200,7 @@ impl Layers {
                 path: self.store.blob_path(&blob.digest),
                 blob,
                 source_repository: self.remote(id).map(|r| r.repository),
+                fresh: false,
             });
         }
         // An epoch rewrites times, which makes a different blob of the same layer.
@@ -210,6 +215,7 @@ impl Layers {
                 path: self.store.blob_path(&b.digest),
                 blob: b,
                 source_repository: None,
+                fresh: false,
             });
         }
         let dir = self.materialize(id, progress).await?;
@@ -247,6 +253,7 @@ impl Layers {
             path: self.store.blob_path(&blob.digest),
             blob,
             source_repository: None,
+            fresh: true,
         })
     }
 }
