@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use kiln_graph::Digest;
-use kiln_ignore::{WalkOptions, walk};
+use kiln_ignore::{Entry, WalkOptions, walk};
 use kiln_store::Store;
 use sha2::{Digest as _, Sha256};
 
@@ -32,7 +32,6 @@ pub struct LocalDir {
 }
 
 /// What a build can see of a local directory, with file digests.
-#[derive(Debug)]
 pub struct ContextIndex {
     /// The name the build knows it by.
     pub name: String,
@@ -40,18 +39,35 @@ pub struct ContextIndex {
     pub root: PathBuf,
     /// `.dockerignore` patterns.
     pub exclude_patterns: Vec<String>,
-    /// Digests of regular files by relative path.
-    files: HashMap<PathBuf, Digest>,
-    /// (dev, ino, size, mtime, ctime) of the regular files whose times are older than
-    /// the racy window: the file hashed is still the same while they are.
-    settled: HashMap<PathBuf, FileId>,
     /// Identifies everything visible: paths, types, modes, link targets, contents.
     pub digest: Digest,
     /// Identifies the `stat` of the root and of every visible entry (inode, times,
     /// size, mode, owner, links), with the exclude patterns; `None` when an entry
     /// changed so recently that a further change might not show in its times.
     pub stat_fingerprint: Option<Digest>,
+    /// What the walk found, in walk order.
+    entries: Vec<Entry>,
+    /// When the walk started (ns since the epoch).
+    walk_started: i64,
+    store: Store,
+    /// File digests, computed when first needed: a context whose fingerprint is
+    /// unchanged since an earlier build has its digest without them.
+    files: OnceLock<Result<Files, String>>,
 }
+
+impl std::fmt::Debug for ContextIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContextIndex")
+            .field("name", &self.name)
+            .field("root", &self.root)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The regular files of a context by relative path: their digest and, for those
+/// whose times are older than the racy window, what identifies them as unchanged.
+type Files = HashMap<PathBuf, (Digest, Option<FileId>)>;
 
 /// A change this close to (or after) the walk might leave an entry's times unchanged
 /// within the file system's timestamp granularity (git's "racy" rule).
@@ -65,8 +81,12 @@ fn ns(secs: i64, nsecs: i64) -> i64 {
 }
 
 impl ContextIndex {
-    /// Walks and hashes `dir`; files whose size, times, inode and mode are unchanged
-    /// since the last build take their digest from the store's stat cache.
+    /// Walks `dir` and computes its digest. When everything the walk sees is as it
+    /// was when an earlier build computed the digest (same stat fingerprint), the
+    /// digest is taken from the store and file digests are left for when a step
+    /// asks for them; otherwise files are hashed now, those whose size, times, inode
+    /// and mode are unchanged since the last build taking their digest from the
+    /// store's stat cache.
     pub fn build(store: &Store, name: &str, dir: &LocalDir) -> Result<ContextIndex, WorkerError> {
         let root = dir
             .root
@@ -85,27 +105,69 @@ impl ContextIndex {
         .map_err(|e| {
             WorkerError::Invalid(format!("reading build context {}: {e}", root.display()))
         })?;
-        let mut cache = store.file_hash_cache(&root)?;
+        let stat_fingerprint = stat_fingerprint(
+            &root,
+            &root_meta,
+            &dir.exclude_patterns,
+            entries.iter().map(|e| (e.path.as_path(), &e.metadata)),
+            walk_started,
+        );
+        let memo_key = stat_fingerprint.as_ref().map(|fp| {
+            let mut h = Sha256::new();
+            h.update(b"kiln.context-digest.v1\0");
+            h.update(fp.to_string().as_bytes());
+            Digest::from_sha256(h.finalize().into())
+        });
+        let mut index = ContextIndex {
+            name: name.to_string(),
+            root,
+            exclude_patterns: dir.exclude_patterns.clone(),
+            digest: Digest::of(b""),
+            stat_fingerprint,
+            entries,
+            walk_started,
+            store: store.clone(),
+            files: OnceLock::new(),
+        };
+        if let Some(key) = &memo_key
+            && let Ok(Some(digest)) = store.memo(key)
+        {
+            index.digest = digest;
+            return Ok(index);
+        }
+        let files = index.hash_files()?;
+        index.digest = index.digest_of(&files);
+        if let Some(key) = &memo_key {
+            // A memo that cannot be written only costs the hashing next time.
+            let _ = store.put_memo(key, &index.digest);
+        }
+        let _ = index.files.set(Ok(files));
+        Ok(index)
+    }
+
+    /// Digests of every regular file the walk found, from the stat cache where it
+    /// knows them, else by reading them (on all cores); the cache is updated.
+    fn hash_files(&self) -> Result<Files, WorkerError> {
+        let root = &self.root;
+        let mut cache = self.store.file_hash_cache(root)?;
         let mut files = HashMap::new();
         let mut to_hash = Vec::new();
-        for e in &entries {
+        for e in &self.entries {
             if e.metadata.is_file() {
                 match cache.get(&e.path, &e.metadata) {
                     Some(d) => {
-                        files.insert(e.path.clone(), d);
+                        files.insert(e.path.clone(), (d, self.file_id(&e.metadata)));
                     }
                     None => to_hash.push(e),
                 }
             }
         }
-        // Hash what the cache did not know on all cores.
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let chunk = to_hash.len().div_ceil(threads).max(1);
-        let hashed: Vec<Result<Vec<(PathBuf, Digest)>, WorkerError>> = std::thread::scope(|s| {
+        let hashed: Vec<Result<Vec<(&Entry, Digest)>, WorkerError>> = std::thread::scope(|s| {
             let handles: Vec<_> = to_hash
                 .chunks(chunk)
                 .map(|part| {
-                    let root = &root;
                     s.spawn(move || {
                         part.iter()
                             .map(|e| {
@@ -117,7 +179,7 @@ impl ContextIndex {
                                         )
                                     },
                                 )?;
-                                Ok((e.path.clone(), d))
+                                Ok((*e, d))
                             })
                             .collect()
                     })
@@ -132,24 +194,34 @@ impl ContextIndex {
                 })
                 .collect()
         });
-        let by_path: HashMap<&Path, &std::fs::Metadata> = entries
-            .iter()
-            .map(|e| (e.path.as_path(), &e.metadata))
-            .collect();
         for part in hashed {
-            for (p, d) in part? {
-                if let Some(meta) = by_path.get(p.as_path()) {
-                    cache.put(&p, meta, &d);
-                }
-                files.insert(p, d);
+            for (e, d) in part? {
+                cache.put(&e.path, &e.metadata, &d);
+                files.insert(e.path.clone(), (d, self.file_id(&e.metadata)));
             }
         }
         // Entries found unchanged were looked up; the cache keeps exactly those.
         cache.save()?;
+        Ok(files)
+    }
 
+    /// What identifies the file as the one hashed, if its times are settled.
+    fn file_id(&self, m: &std::fs::Metadata) -> Option<FileId> {
+        let id = (
+            m.dev(),
+            m.ino(),
+            m.size(),
+            ns(m.mtime(), m.mtime_nsec()),
+            ns(m.ctime(), m.ctime_nsec()),
+        );
+        (id.3.max(id.4) <= self.walk_started - RACY_WINDOW_NS).then_some(id)
+    }
+
+    /// The digest of the whole context, over the walk and the file digests.
+    fn digest_of(&self, files: &Files) -> Digest {
         let mut h = Sha256::new();
         h.update(b"kiln-context-v1\n");
-        for e in &entries {
+        for e in &self.entries {
             let m = &e.metadata;
             let kind = if m.is_dir() {
                 "d"
@@ -162,10 +234,10 @@ impl ContextIndex {
             };
             h.update(e.path.as_os_str().as_encoded_bytes());
             h.update(format!("\0{kind}\0{:o}\0", m.permissions().mode()).as_bytes());
-            if let Some(d) = files.get(&e.path) {
+            if let Some((d, _)) = files.get(&e.path) {
                 h.update(d.hex().as_bytes());
             } else if m.file_type().is_symlink()
-                && let Ok(t) = std::fs::read_link(root.join(&e.path))
+                && let Ok(t) = std::fs::read_link(self.root.join(&e.path))
             {
                 h.update(t.as_os_str().as_encoded_bytes());
             } else if !m.is_dir() {
@@ -173,37 +245,15 @@ impl ContextIndex {
             }
             h.update(b"\n");
         }
-        let settled = entries
-            .iter()
-            .filter(|e| e.metadata.is_file())
-            .filter_map(|e| {
-                let m = &e.metadata;
-                let id = (
-                    m.dev(),
-                    m.ino(),
-                    m.size(),
-                    ns(m.mtime(), m.mtime_nsec()),
-                    ns(m.ctime(), m.ctime_nsec()),
-                );
-                (id.3.max(id.4) <= walk_started - RACY_WINDOW_NS).then(|| (e.path.clone(), id))
-            })
-            .collect();
-        let stat_fingerprint = stat_fingerprint(
-            &root,
-            &root_meta,
-            &dir.exclude_patterns,
-            entries.iter().map(|e| (e.path.as_path(), &e.metadata)),
-            walk_started,
-        );
-        Ok(ContextIndex {
-            name: name.to_string(),
-            root,
-            exclude_patterns: dir.exclude_patterns.clone(),
-            files,
-            digest: Digest::from_sha256(h.finalize().into()),
-            settled,
-            stat_fingerprint,
-        })
+        Digest::from_sha256(h.finalize().into())
+    }
+
+    /// The file digests, hashing (and caching) them on first use.
+    fn files(&self) -> Result<&Files, String> {
+        self.files
+            .get_or_init(|| self.hash_files().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The digest of the file `rel` (relative to the root) when `stat`, taken after a
@@ -221,10 +271,10 @@ impl ContextIndex {
             ns(stat.mtime.0, stat.mtime.1),
             ns(stat.ctime.0, stat.ctime.1),
         );
-        if self.settled.get(rel) != Some(&id) {
-            return None;
+        match self.files().ok()?.get(rel)? {
+            (digest, Some(known)) if *known == id => Some(digest.clone()),
+            _ => None,
         }
-        self.files.get(rel).cloned()
     }
 
     /// A hasher that answers from the index and hashes only what it does not know.
@@ -301,7 +351,8 @@ impl FileHasher for IndexHasher {
         stat: &crate::fileop::FileStat,
     ) -> std::io::Result<Digest> {
         let rel = rel_path.strip_prefix("/").unwrap_or(rel_path);
-        if let Some(d) = self.index.files.get(rel) {
+        let files = self.index.files().map_err(std::io::Error::other)?;
+        if let Some((d, _)) = files.get(rel) {
             return Ok(d.clone());
         }
         self.unindexed += 1;
@@ -331,6 +382,7 @@ pub fn hash_file(path: &Path, size_hint: u64) -> std::io::Result<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fileop::FileHasher;
     use std::time::Duration;
 
     /// The fingerprint of `root` as a walk at `walk_started` would take it.
@@ -403,6 +455,44 @@ mod tests {
         tick();
         let exclude = vec!["nothing-matches".to_string()];
         assert!(!seen.contains(&fingerprint(root, &exclude, later()).unwrap()));
+    }
+
+    #[test]
+    fn an_unchanged_context_gets_its_digest_without_hashing_and_files_on_demand() {
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::open(state.path()).unwrap();
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ctx.path().join("d")).unwrap();
+        std::fs::write(ctx.path().join("d/f"), "content").unwrap();
+        std::os::unix::fs::symlink("d/f", ctx.path().join("link")).unwrap();
+        std::thread::sleep(Duration::from_millis(2100));
+        let dir = LocalDir {
+            root: ctx.path().to_path_buf(),
+            exclude_patterns: vec![],
+        };
+        let first = ContextIndex::build(&store, "context", &dir).unwrap();
+        assert!(first.files.get().is_some());
+        let second = Arc::new(ContextIndex::build(&store, "context", &dir).unwrap());
+        assert_eq!(second.digest, first.digest);
+        assert!(second.files.get().is_none(), "hashed although unchanged");
+        let stat = crate::fileop::FileStat {
+            dev: 0,
+            ino: 0,
+            size: 7,
+            mtime: (0, 0),
+            ctime: (0, 0),
+        };
+        let d = second
+            .hasher()
+            .file_digest(Path::new("/d/f"), &ctx.path().join("d/f"), &stat)
+            .unwrap();
+        assert_eq!(d, Digest::of(b"content"));
+
+        // A change is seen: a new digest, computed from the files.
+        std::fs::write(ctx.path().join("d/f"), "changed").unwrap();
+        let third = ContextIndex::build(&store, "context", &dir).unwrap();
+        assert_ne!(third.digest, first.digest);
+        assert!(third.files.get().is_some());
     }
 
     #[test]
