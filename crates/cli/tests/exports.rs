@@ -100,7 +100,9 @@ fn every_compression_of_a_layer_declares_the_diff_id_of_its_bytes() {
         ("zstd", Some("10")),
         ("gzip", Some("10")),
     ] {
-        let dest = out.path().join(format!("{compression}-{}.tar", epoch.unwrap_or("none")));
+        let dest = out
+            .path()
+            .join(format!("{compression}-{}.tar", epoch.unwrap_or("none")));
         let rewrite = if epoch.is_some() {
             ",rewrite-timestamp=true"
         } else {
