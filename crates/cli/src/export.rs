@@ -205,6 +205,7 @@ async fn image_for(
             diff_id: b.blob.diff_id.clone(),
             created,
             source_repo: b.source_repository,
+            verified: b.fresh,
         });
     }
     Ok(Image {

@@ -58,6 +58,10 @@ pub struct ExportLayer {
     /// Where a base layer was pulled from, so a push to the same registry can
     /// mount it instead of uploading it.
     pub source_repo: Option<Repository>,
+    /// The caller computed the descriptor's digest from the very bytes of `blob`
+    /// (it wrote them, just now): written into a layout, the blob is then copied
+    /// without being read and hashed once more. Its size is still checked.
+    pub verified: bool,
 }
 
 /// A finished image: the config the frontend computed and the layers, bottom first.
@@ -583,6 +587,7 @@ mod tests {
             diff_id: Digest::of(&[n, n]),
             created: created.map(str::to_string),
             source_repo: None,
+            verified: false,
         }
     }
 

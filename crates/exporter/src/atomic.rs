@@ -187,6 +187,15 @@ impl TarSink {
         }
     }
 
+    /// A second handle on the file being written (sharing its offset), so large
+    /// blobs can be copied into it by the kernel; `None` for stdout.
+    pub(crate) fn file_handle(&self) -> io::Result<Option<File>> {
+        match self {
+            TarSink::File(f) => f.temp.as_file().try_clone().map(Some),
+            TarSink::Stdout(_) => Ok(None),
+        }
+    }
+
     /// The path errors are reported against.
     pub(crate) fn name(&self) -> PathBuf {
         match self {

@@ -376,6 +376,51 @@ fn failed_writes_name_the_path_and_leave_nothing() {
 }
 
 #[test]
+fn a_verified_layer_is_copied_unhashed_but_still_checked_for_size() {
+    let fx = Fixture::new();
+    let image = fx.image(&fx.app);
+    let a = assemble(&image, &AssembleOptions::default()).unwrap();
+    let out = fx.path("out");
+    fs::create_dir(&out).unwrap();
+    let good = out.join("good.tar");
+    write_oci(&a, &image, &good, true, &[]).unwrap();
+
+    // Same bytes, marked verified: the same tarball.
+    let mut verified = image.clone();
+    for l in &mut verified.layers {
+        l.verified = true;
+    }
+    for tar in [true, false] {
+        let dest = out.join(if tar { "verified.tar" } else { "verified-dir" });
+        write_oci(&a, &verified, &dest, tar, &[]).unwrap();
+        if tar {
+            assert_eq!(fs::read(&dest).unwrap(), fs::read(&good).unwrap());
+        }
+    }
+
+    // Not read again: bytes that differ from what the caller hashed (which a
+    // caller must never give) go through unnoticed, where unverified ones stop.
+    let flipped = fx.path("flipped-layer");
+    let mut bytes = fs::read(&fx.app.blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&flipped, &bytes).unwrap();
+    verified.layers[1].blob = flipped;
+    write_oci(&a, &verified, &out.join("trusted.tar"), true, &[]).unwrap();
+    let mut unverified = verified.clone();
+    unverified.layers[1].verified = false;
+    let err = write_oci(&a, &unverified, &out.join("checked.tar"), true, &[]).unwrap_err();
+    assert!(matches!(err, ExportError::BlobMismatch { .. }), "{err}");
+
+    // The caller vouches for the digest, not the size: a short blob still fails.
+    let bad = fx.path("short-layer");
+    fs::write(&bad, &bytes[..10]).unwrap();
+    verified.layers[1].blob = bad;
+    let err = write_oci(&a, &verified, &out.join("short.tar"), true, &[]).unwrap_err();
+    assert!(err.to_string().contains("size 10"), "{err}");
+}
+
+#[test]
 fn epoch_fixes_times_in_config_index_and_tar_headers() {
     let fx = Fixture::new();
     let image = fx.image(&fx.app);

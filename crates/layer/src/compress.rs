@@ -19,6 +19,8 @@ use std::io::Write;
 use std::num::NonZeroUsize;
 use std::path::Path;
 
+use kiln_graph::Digest;
+
 use crate::error::{Error, Result};
 use crate::hash::HashWriter;
 use crate::pgzip::ParallelGzEncoder;
@@ -93,6 +95,11 @@ pub struct CompressOptions {
     /// Compression threads; `None` uses every core. The output does not depend
     /// on it.
     pub threads: Option<NonZeroUsize>,
+    /// The `diff_id` of this directory's tar written with the same
+    /// [`LayerOptions`], when the caller knows it (from an earlier compression of
+    /// the same layer): it is then returned as is instead of hashing the tar
+    /// again.
+    pub known_diff_id: Option<Digest>,
 }
 
 /// Writes the overlay upper dir `dir` as a compressed OCI layer to `out`,
@@ -130,9 +137,22 @@ pub fn compress_layer<W: Write>(dir: &Path, out: W, opts: &CompressOptions) -> R
             Encoder::Zstd(zstd)
         }
     };
-    let mut tar = HashWriter::new(encoder);
-    let entries = write_tar(dir, &mut tar, &opts.layer)?;
-    let (encoder, diff_id, uncompressed_size) = tar.finish().map_err(Error::Write)?;
+    let (encoder, diff_id, uncompressed_size, entries) = match &opts.known_diff_id {
+        Some(diff_id) => {
+            let mut tar = CountingWriter {
+                inner: encoder,
+                count: 0,
+            };
+            let entries = write_tar(dir, &mut tar, &opts.layer)?;
+            (tar.inner, diff_id.clone(), tar.count, entries)
+        }
+        None => {
+            let mut tar = HashWriter::new(encoder);
+            let entries = write_tar(dir, &mut tar, &opts.layer)?;
+            let (encoder, diff_id, size) = tar.finish().map_err(Error::Write)?;
+            (encoder, diff_id, size, entries)
+        }
+    };
     let compressed = encoder.finish().map_err(Error::Write)?;
     let (_, digest, size) = compressed.finish().map_err(Error::Write)?;
     Ok(LayerStats {
@@ -143,6 +163,24 @@ pub fn compress_layer<W: Write>(dir: &Path, out: W, opts: &CompressOptions) -> R
         media_type: opts.compression.media_type(),
         entries,
     })
+}
+
+/// Counts what goes through it.
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The compressing stage, writing into the hasher of the compressed bytes.

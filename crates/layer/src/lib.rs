@@ -99,5 +99,5 @@ pub use compress::{
 pub use detect::{CompressionKind, Decompressor, MAGIC_LEN, decompress, detect_compression};
 pub use error::{EntryError, Error, Result};
 pub use extract::{ExtractMode, ExtractOptions, ExtractStats, Owner, extract_layer};
-pub use tree::tree_digest;
+pub use tree::{KnownContent, tree_digest, tree_digest_with};
 pub use write::{LayerOptions, LayerStats, MEDIA_TYPE_TAR, write_layer};

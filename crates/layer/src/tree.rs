@@ -7,7 +7,8 @@
 //! contents, symlink targets, device numbers, whiteouts, opaque directories
 //! and which paths are hard links of which. It ignores mtimes, atimes, ctimes,
 //! inode numbers, `trusted.overlay.*` xattrs other than opacity, and SELinux
-//! labels. File contents are hashed in parallel.
+//! labels. File contents are hashed in parallel, except those a caller knows
+//! already ([`tree_digest_with`]).
 //!
 //! The digest is sha256 over this serialization (all integers big-endian,
 //! `bytes` = u32 length then the bytes), one record per node in layer order:
@@ -22,6 +23,7 @@
 //!     'l': bytes(target)   'c' / 'b': u32(major) u32(minor)   'p': nothing
 //! ```
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -39,6 +41,32 @@ use crate::walk::{self, NodeKind};
 /// [`write_layer`](crate::write_layer) would write the same tar for them,
 /// timestamps aside.
 pub fn tree_digest(dir: &Path) -> Result<Digest> {
+    tree_digest_with(dir, &HashMap::new())
+}
+
+/// The content digest of a file that a caller knows without reading it (it wrote
+/// the file from content whose digest it had), with what identifies the file as
+/// it was then: any later change of the file changes its ctime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownContent {
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the epoch.
+    pub ctime_ns: i64,
+    /// The sha256 of the content.
+    pub digest: Digest,
+}
+
+/// [`tree_digest`], taking the contents of the files in `known` (by path relative
+/// to `dir`, `/`-separated, as the layer names them) from there instead of reading
+/// them, when the file's inode, size, mtime and ctime are still the ones given.
+/// A stale entry (the file changed since) only costs a read; the caller vouches
+/// that each `digest` is the content's.
+pub fn tree_digest_with(dir: &Path, known: &HashMap<Vec<u8>, KnownContent>) -> Result<Digest> {
     let nodes = walk::scan(dir)?;
     let root_opaque = walk::is_opaque(dir)?;
 
@@ -46,6 +74,13 @@ pub fn tree_digest(dir: &Path) -> Result<Digest> {
         .par_iter()
         .map(|node| match node.kind {
             NodeKind::File { size } if node.hardlink_to.is_none() => {
+                if let Some(k) = known.get(&node.path)
+                    && (k.ino, k.size, k.mtime_ns, k.ctime_ns)
+                        == (node.ino, size, node.mtime_ns, node.ctime_ns)
+                    && let Some(raw) = raw_sha256(&k.digest)
+                {
+                    return Ok(Some(raw));
+                }
                 hash_file(&node.full_path(dir), size).map(Some)
             }
             _ => Ok(None),
@@ -102,9 +137,23 @@ pub fn tree_digest(dir: &Path) -> Result<Digest> {
     Ok(Digest::from_sha256(h.finalize().into()))
 }
 
+/// The 32 bytes of a digest (always 64 hex digits).
+fn raw_sha256(d: &Digest) -> Option<[u8; 32]> {
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(d.hex(), &mut raw).ok()?;
+    Some(raw)
+}
+
 fn bytes(h: &mut Sha256, b: &[u8]) {
     h.update((b.len() as u32).to_be_bytes());
     h.update(b);
+}
+
+/// A read buffer for a file of `size` bytes: the whole file up to 256 KiB.
+fn read_buffer_len(size: u64) -> usize {
+    usize::try_from(size.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .clamp(4096, 256 * 1024)
 }
 
 /// sha256 of exactly `size` bytes of the file at `path`.
@@ -119,7 +168,9 @@ fn hash_file(path: &Path, size: u64) -> Result<[u8; 32]> {
         .open(path)
         .map_err(read_err)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    // Sized to the file: most files are small, and zeroing a big buffer for
+    // each would cost more than hashing them.
+    let mut buf = vec![0u8; read_buffer_len(size)];
     let mut file = file.take(size);
     let mut read = 0u64;
     loop {
@@ -139,4 +190,48 @@ fn hash_file(path: &Path, size: u64) -> Result<[u8; 32]> {
         });
     }
     Ok(h.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn known(path: &Path, digest: Digest) -> KnownContent {
+        let m = std::fs::symlink_metadata(path).unwrap();
+        KnownContent {
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            digest,
+        }
+    }
+
+    #[test]
+    fn known_contents_are_used_only_while_the_file_is_unchanged() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path();
+        std::fs::create_dir(dir.join("d")).unwrap();
+        std::fs::write(dir.join("d/f"), "content").unwrap();
+        std::fs::write(dir.join("g"), "other").unwrap();
+        let plain = tree_digest(dir).unwrap();
+
+        let mut map = HashMap::new();
+        map.insert(
+            b"d/f".to_vec(),
+            known(&dir.join("d/f"), Digest::of(b"content")),
+        );
+        assert_eq!(tree_digest_with(dir, &map).unwrap(), plain);
+
+        // The entry is what the digest is made of: a wrong one shows.
+        map.insert(b"d/f".to_vec(), known(&dir.join("d/f"), Digest::of(b"lie")));
+        assert_ne!(tree_digest_with(dir, &map).unwrap(), plain);
+
+        // Once the file changes (here only its mode, so its ctime), it is read.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::set_permissions(dir.join("d/f"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(dir.join("d/f"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(tree_digest_with(dir, &map).unwrap(), plain);
+    }
 }

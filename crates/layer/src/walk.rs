@@ -63,6 +63,11 @@ pub(crate) struct Node {
     pub gid: u32,
     /// Modification time in whole seconds since the epoch.
     pub mtime: i64,
+    /// Inode number and exact times: what says a file is still the one a caller
+    /// knows the content of (see `tree::KnownContent`).
+    pub ino: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
     /// Extended attributes that are content, sorted by name.
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
     /// For the second and later paths of a hard-linked inode: the index of the
@@ -280,6 +285,9 @@ impl Scanner<'_> {
             uid: meta.uid(),
             gid: meta.gid(),
             mtime: meta.mtime(),
+            ino: meta.ino(),
+            mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+            ctime_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
             xattrs,
             hardlink_to,
         })

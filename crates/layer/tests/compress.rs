@@ -43,6 +43,7 @@ fn compress(
             layer: LayerOptions::default(),
             compression,
             threads: NonZeroUsize::new(threads),
+            known_diff_id: None,
         },
     )
     .unwrap();
@@ -123,4 +124,42 @@ fn out_of_range_levels_are_refused() {
 fn defaults_match_buildkit() {
     assert_eq!(Compression::default(), Compression::Gzip { level: 6 });
     assert_eq!(Compression::zstd(), Compression::Zstd { level: 3 });
+}
+
+#[test]
+fn a_known_diff_id_is_taken_as_given_and_changes_nothing_else() {
+    let src = tempfile::tempdir().unwrap();
+    big_tree(src.path());
+    for compression in [Compression::gzip(), Compression::zstd()] {
+        let (bytes, stats) = compress(src.path(), compression, 2);
+        let given = kiln_graph::Digest::of(b"what the caller says");
+        let mut out = Vec::new();
+        let again = compress_layer(
+            src.path(),
+            &mut out,
+            &CompressOptions {
+                compression,
+                threads: NonZeroUsize::new(2),
+                known_diff_id: Some(given.clone()),
+                ..CompressOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(out, bytes, "{compression:?}");
+        assert_eq!(again.diff_id, given);
+        assert_eq!(
+            (
+                again.digest,
+                again.size,
+                again.uncompressed_size,
+                again.entries
+            ),
+            (
+                stats.digest,
+                stats.size,
+                stats.uncompressed_size,
+                stats.entries
+            )
+        );
+    }
 }

@@ -15,6 +15,9 @@ use crate::fsutil;
 use crate::store::{BLOBS, INGEST, Inner, Store};
 
 const WRITE_BUFFER: usize = 256 * 1024;
+/// A blob this large or larger is synced to disk in the background while it is
+/// written, one such step at a time, so the sync at commit has little left to do.
+const SYNC_STEP: u64 = 32 << 20;
 
 impl Store {
     /// Whether a blob with this digest is committed.
@@ -92,6 +95,19 @@ impl Store {
 
     /// Starts writing a blob of not yet known digest; see [`BlobWriter`].
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        self.new_blob_writer(Some(Sha256::new()))
+    }
+
+    /// Starts writing a blob whose digest the caller computes itself while producing
+    /// the bytes (a compressor hashing its output, say): the writer does not hash
+    /// them again, and [`commit`](BlobWriter::commit) takes the caller's digest as
+    /// the blob's, so it must be given and must be the digest of exactly the bytes
+    /// written.
+    pub fn prehashed_blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        self.new_blob_writer(None)
+    }
+
+    fn new_blob_writer(&self, hasher: Option<Sha256>) -> Result<BlobWriter, StoreError> {
         let ingest = self.inner.dir(INGEST);
         let (name, path, file) = create_unique(&ingest)?;
         self.inner.add_live(name.clone());
@@ -100,8 +116,10 @@ impl Store {
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             name,
             path,
-            hasher: Sha256::new(),
+            hasher,
             size: 0,
+            synced_to: 0,
+            syncer: None,
         })
     }
 }
@@ -120,15 +138,51 @@ fn create_unique(dir: &std::path::Path) -> Result<(OsString, PathBuf, File), Sto
 }
 
 /// A blob being written: bytes go to a temp file in `ingest/` and through a sha256
-/// hasher. [`commit`](BlobWriter::commit) makes it visible; dropping the writer
-/// without committing removes the temp file.
+/// hasher (unless the caller hashes them, see [`Store::prehashed_blob_writer`]).
+/// [`commit`](BlobWriter::commit) makes it visible; dropping the writer without
+/// committing removes the temp file.
 pub struct BlobWriter {
     inner: Arc<Inner>,
     file: Option<BufWriter<File>>,
     name: OsString,
     path: PathBuf,
-    hasher: Sha256,
+    /// `None` for a prehashed writer.
+    hasher: Option<Sha256>,
     size: u64,
+    /// How far the background sync has been asked to go.
+    synced_to: u64,
+    syncer: Option<Syncer>,
+}
+
+/// A thread that syncs a large blob's data while the rest is being written, so
+/// that the disk works alongside whatever produces the blob (a compressor, a
+/// download) instead of after it.
+struct Syncer {
+    kick: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Syncer {
+    fn start(file: &File) -> Option<Syncer> {
+        let file = file.try_clone().ok()?;
+        // One pending request is enough: a sync covers everything written so far.
+        let (kick, requests) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("kiln-blob-sync".into())
+            .spawn(move || {
+                while requests.recv().is_ok() {
+                    // Errors show again in the sync at commit, which reports them.
+                    let _ = file.sync_data();
+                }
+            })
+            .ok()?;
+        Some(Syncer { kick, thread })
+    }
+
+    fn finish(self) {
+        drop(self.kick);
+        let _ = self.thread.join();
+    }
 }
 
 impl std::fmt::Debug for BlobWriter {
@@ -147,7 +201,8 @@ impl BlobWriter {
     }
 
     /// Finishes the blob: syncs it, checks the size and digest the caller expects (if
-    /// given), and renames it to `blobs/sha256/<hex>`. On a mismatch the temp file is
+    /// given; a prehashed writer needs the digest and takes it as the blob's), and
+    /// renames it to `blobs/sha256/<hex>`. On a mismatch the temp file is
     /// removed and nothing becomes visible. A blob that exists already counts as
     /// success.
     pub fn commit(
@@ -164,7 +219,17 @@ impl BlobWriter {
             .into_inner()
             .map_err(|e| e.into_error())
             .io_context("write blob", &self.path)?;
-        let digest = Digest::from_sha256(std::mem::take(&mut self.hasher).finalize().into());
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish();
+        }
+        let digest = match self.hasher.take() {
+            Some(hasher) => Digest::from_sha256(hasher.finalize().into()),
+            None => expected_digest.cloned().ok_or_else(|| StoreError::Io {
+                op: "commit blob",
+                path: self.path.clone(),
+                source: io::Error::other("a prehashed blob needs the digest its writer computed"),
+            })?,
+        };
         if let Some(expected) = expected_size
             && expected != self.size
         {
@@ -204,8 +269,20 @@ impl Write for BlobWriter {
             .as_mut()
             .ok_or_else(|| io::Error::other("blob writer already finished"))?;
         let n = file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.size += n as u64;
+        if self.size >= self.synced_to + SYNC_STEP {
+            self.synced_to = self.size;
+            if self.syncer.is_none() {
+                self.syncer = Syncer::start(file.get_ref());
+            }
+            if let Some(syncer) = &self.syncer {
+                // Full: a sync is pending and will cover this data too.
+                let _ = syncer.kick.try_send(());
+            }
+        }
         Ok(n)
     }
 
@@ -219,6 +296,9 @@ impl Write for BlobWriter {
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish();
+        }
         // After a successful rename the temp name is gone and this is a no-op.
         self.file = None;
         let _ = fs::remove_file(&self.path);
@@ -250,6 +330,60 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect()
+    }
+
+    #[test]
+    fn a_prehashed_blob_is_committed_under_the_callers_digest_which_it_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut w = store.prehashed_blob_writer().unwrap();
+        w.write_all(b"compressed").unwrap();
+        let d = w
+            .commit(Some(&Digest::of(b"compressed")), Some(10))
+            .unwrap();
+        assert_eq!(d, Digest::of(b"compressed"));
+        assert_eq!(store.read_blob(&d).unwrap(), b"compressed");
+
+        let mut w = store.prehashed_blob_writer().unwrap();
+        w.write_all(b"no digest").unwrap();
+        assert!(matches!(
+            w.commit(None, Some(9)),
+            Err(StoreError::Io { .. })
+        ));
+        assert!(names(&dir.path().join("ingest")).is_empty());
+        let mut w = store.prehashed_blob_writer().unwrap();
+        w.write_all(b"short").unwrap();
+        assert!(matches!(
+            w.commit(Some(&Digest::of(b"short")), Some(6)),
+            Err(StoreError::SizeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_blob_large_enough_to_be_synced_while_written_commits_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let mut expected = Sha256::new();
+        let mut w = store.blob_writer().unwrap();
+        for i in 0..(SYNC_STEP >> 20) * 2 + 3 {
+            let mut c = chunk.clone();
+            c[0] = i as u8;
+            w.write_all(&c).unwrap();
+            expected.update(&c);
+        }
+        assert!(w.syncer.is_some(), "no background sync for a large blob");
+        let size = w.size();
+        let d = w.commit(None, Some(size)).unwrap();
+        assert_eq!(d, Digest::from_sha256(expected.finalize().into()));
+        assert_eq!(fs::metadata(store.blob_path(&d)).unwrap().len(), size);
+        // Dropped uncommitted, a writer that started syncing leaves nothing.
+        let mut w = store.blob_writer().unwrap();
+        for _ in 0..(SYNC_STEP >> 20) + 1 {
+            w.write_all(&chunk).unwrap();
+        }
+        drop(w);
+        assert!(names(&dir.path().join("ingest")).is_empty());
     }
 
     #[test]

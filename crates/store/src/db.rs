@@ -91,6 +91,15 @@ const MIGRATIONS: &[&str] = &[
         last_used_ns INTEGER NOT NULL
     );
     "#,
+    // Version 2.
+    r#"
+    CREATE TABLE digest_memos (
+        key          TEXT PRIMARY KEY,        -- "sha256:<hex>" of what the value was computed from
+        value        TEXT NOT NULL,           -- the computed digest
+        last_used_ns INTEGER NOT NULL         -- when it was recorded
+    ) WITHOUT ROWID;
+    CREATE INDEX digest_memos_by_last_used ON digest_memos (last_used_ns);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -209,6 +209,14 @@ impl Store {
                     .execute("DELETE FROM images", [])
                     .map_err(err("delete images"))?;
             }
+            // Memos are small and cheap to recompute: they go with `all`, and
+            // otherwise when as old as forgotten file hashes.
+            let memo_cutoff = if policy.all { i64::MAX } else { hash_cutoff };
+            tx.execute(
+                "DELETE FROM digest_memos WHERE last_used_ns <= ?1",
+                [memo_cutoff],
+            )
+            .map_err(err("delete memos"))?;
             let mut forget = tx
                 .prepare("DELETE FROM file_hash_roots WHERE id = ?1")
                 .map_err(err("delete file hashes"))?;
@@ -622,6 +630,11 @@ mod tests {
                 },
             )
             .unwrap();
+        let memo = Digest::of(b"memo key");
+        store.put_memo(&memo, &Digest::of(b"value")).unwrap();
+        // A default prune keeps a fresh memo.
+        store.prune(&policy()).unwrap();
+        assert!(store.memo(&memo).unwrap().is_some());
         let report = store
             .prune(&PrunePolicy {
                 all: true,
@@ -632,6 +645,7 @@ mod tests {
             (report.records, report.images, report.layers, report.blobs),
             (1, 1, 1, 1)
         );
+        assert_eq!(store.memo(&memo).unwrap(), None);
         let usage = store.usage().unwrap();
         assert_eq!(
             usage.blobs + usage.layers + usage.cache_records + usage.images,

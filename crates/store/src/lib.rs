@@ -119,6 +119,7 @@
 //! | `file_hash_roots` | `id`, `root`, `last_used_ns` | build contexts with remembered file digests |
 //! | `file_hashes` | `root_id`, `path`, `size`, `mtime_ns`, `ctime_ns`, `ino`, `mode`, `digest`, `recorded_ns` | the [`FileHashCache`] rows of one context |
 //! | `cache_mounts` | `id`, `dir`, `last_used_ns` | cache mount ids and their directory names |
+//! | `digest_memos` | `key`, `value`, `last_used_ns` | digests computed before, under a digest of their inputs ([`Store::memo`]) |
 //!
 //! # The JSON form of a cache record
 //!
@@ -160,6 +161,7 @@ mod fsutil;
 mod gc;
 mod image;
 mod layer;
+mod memo;
 mod record;
 mod recovery;
 mod store;

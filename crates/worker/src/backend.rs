@@ -4,17 +4,21 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use kiln_graph::{CopyAction, Digest, FileAction, FileOp, Op, SourceOp, Vertex};
+use kiln_graph::{CopyAction, Digest, FileAction, FileOp, Op, SourceOp, Vertex, vertex_digest};
 use kiln_registry::Reference;
 use kiln_solver::{Backend, OpError, Output, Progress};
 use kiln_store::{KeyComponent, Store};
 
 use crate::context::{ContextIndex, LocalDir};
 use crate::error::WorkerError;
-use crate::fileop::{self, ApplyOptions, FileHasher, PlainHasher, SourceTree};
+use crate::fileop::{
+    self, ApplyOptions, CopiedFile, FileHasher, FileStat, PlainHasher, SourceTree,
+};
 use crate::image::Images;
 use crate::layers::Layers;
 use crate::mount::{MountGuard, Upper, mount_layers};
+use kiln_layer::KnownContent;
+use sha2::{Digest as _, Sha256};
 
 /// What the worker needs to know about the build it serves.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +38,86 @@ pub struct Worker {
     layers: Arc<Layers>,
     config: WorkerConfig,
     contexts: Mutex<HashMap<String, Arc<ContextIndex>>>,
+    /// Digests of layer files hashed while computing cache keys, by what `stat`
+    /// says of them: a COPY that copies them need not read the copies again, nor
+    /// another COPY reading them hash them again.
+    layer_contents: Arc<Mutex<HashMap<ContentKey, Digest>>>,
+}
+
+/// Inode, size, mtime and ctime (ns) of a file in a layer directory (immutable).
+type ContentKey = (u64, u64, i64, i64);
+
+fn content_key(stat: &FileStat) -> ContentKey {
+    let ns = |(s, n): (i64, i64)| s.saturating_mul(1_000_000_000).saturating_add(n);
+    (stat.ino, stat.size, ns(stat.mtime), ns(stat.ctime))
+}
+
+/// Hashes layer files, answering from the worker's table for files hashed before
+/// (layer directories never change) and adding the others to it.
+struct LayerFileHasher<'a> {
+    known: &'a Mutex<HashMap<ContentKey, Digest>>,
+}
+
+impl FileHasher for LayerFileHasher<'_> {
+    fn file_digest(
+        &mut self,
+        rel_path: &Path,
+        abs_path: &Path,
+        stat: &FileStat,
+    ) -> std::io::Result<Digest> {
+        let key = content_key(stat);
+        let lock = || self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = lock().get(&key) {
+            return Ok(d.clone());
+        }
+        let d = PlainHasher.file_digest(rel_path, abs_path, stat)?;
+        lock().insert(key, d.clone());
+        Ok(d)
+    }
+}
+
+/// What the step knows of the contents of the files its copies wrote: the digest
+/// of a copy's original, from the context's index or from the layer files hashed
+/// for the cache key, when that original is provably the file whose digest is
+/// known. A path written twice keeps what its last copy says.
+fn known_contents(
+    copied: &[CopiedFile],
+    dirs: &[InputDirs],
+    layer_contents: &Mutex<HashMap<ContentKey, Digest>>,
+) -> HashMap<Vec<u8>, KnownContent> {
+    let layers = layer_contents.lock().unwrap_or_else(|e| e.into_inner());
+    let mut known = HashMap::new();
+    for c in copied {
+        let path = c.dest.as_os_str().as_encoded_bytes().to_vec();
+        let digest = if c.source_stat.size != c.dest_stat.size {
+            None
+        } else {
+            match dirs.get(c.input) {
+                Some(InputDirs::Local(index)) => index.known_content(&c.source, &c.source_stat),
+                Some(InputDirs::Layers(_)) => layers.get(&content_key(&c.source_stat)).cloned(),
+                None => None,
+            }
+        };
+        match digest {
+            Some(digest) => {
+                let (ino, size, mtime_ns, ctime_ns) = content_key(&c.dest_stat);
+                known.insert(
+                    path,
+                    KnownContent {
+                        ino,
+                        size,
+                        mtime_ns,
+                        ctime_ns,
+                        digest,
+                    },
+                );
+            }
+            None => {
+                known.remove(&path);
+            }
+        }
+    }
+    known
 }
 
 impl Worker {
@@ -46,6 +130,7 @@ impl Worker {
             layers,
             config,
             contexts: Mutex::new(HashMap::new()),
+            layer_contents: Arc::default(),
         }
     }
 
@@ -230,6 +315,36 @@ fn copy_sources_used(op: &FileOp, n: usize) -> Vec<bool> {
     used
 }
 
+/// The memo key of the selection digest of copy action `index` of the op `op_digest`
+/// reading `input`: the op and action, and what identifies the input's content (the
+/// layer ids of a filesystem, the stat fingerprint of a context). `None` when the
+/// input cannot be identified so (a context changed too recently).
+fn selection_memo_key(
+    op_digest: &Digest,
+    index: usize,
+    input: Option<&Arc<Output>>,
+) -> Option<Digest> {
+    let mut h = Sha256::new();
+    h.update(b"kiln.selection-memo.v1\0");
+    h.update(op_digest.to_string().as_bytes());
+    h.update((index as u64).to_le_bytes());
+    match input?.as_ref() {
+        Output::Layers { layers, .. } => {
+            h.update(b"layers\0");
+            for l in layers {
+                h.update(l.to_string().as_bytes());
+                h.update([0]);
+            }
+        }
+        Output::Local { handle, .. } => {
+            let index = handle.clone().downcast::<ContextIndex>().ok()?;
+            h.update(b"local\0");
+            h.update(index.stat_fingerprint.as_ref()?.to_string().as_bytes());
+        }
+    }
+    Some(Digest::from_sha256(h.finalize().into()))
+}
+
 fn op_err(e: WorkerError) -> OpError {
     OpError::new(e.to_string())
 }
@@ -283,8 +398,6 @@ impl Backend for Worker {
     ) -> Result<Vec<KeyComponent>, OpError> {
         match &v.op {
             Op::File(op) => {
-                let progress = Progress::detached(&v.digest);
-                let dirs = self.file_sources(inputs, &progress).await.map_err(op_err)?;
                 let mut out = Vec::new();
                 if let Some(b) = op.base
                     && let Some(input) = inputs.get(b)
@@ -303,39 +416,46 @@ impl Backend for Worker {
                 if copies.is_empty() {
                     return Ok(out);
                 }
-                let store = self.store.clone();
-                let used = copy_sources_used(op, inputs.len());
-                let selections = tokio::task::spawn_blocking(
-                    move || -> Result<Vec<KeyComponent>, WorkerError> {
-                        let work = store.work_dir()?;
-                        let mounted = mount_sources(work.path(), &dirs, &used)?;
-                        let trees = source_trees(&dirs, &mounted);
-                        let mut out = Vec::new();
-                        for (i, c) in copies {
-                            let tree = trees.get(c.source).and_then(|t| t.as_ref());
-                            let digest = match tree {
-                                Some(t) => {
-                                    let mut hasher: Box<dyn FileHasher> = match &dirs[c.source] {
-                                        InputDirs::Local(index) => Box::new(index.hasher()),
-                                        InputDirs::Layers(_) => Box::new(PlainHasher),
-                                    };
-                                    fileop::selection_digest(&c, t, hasher.as_mut())
-                                        .map_err(|e| WorkerError::Failed(e.to_string()))?
-                                }
-                                None => Digest::of(b"empty"),
-                            };
-                            out.push(KeyComponent::new(
-                                format!("files of {} (action {i})", c.src),
-                                digest,
-                            ));
+                // Selections computed by an earlier build from the same inputs need
+                // no walk, and no mount of a layer input.
+                let op_digest = vertex_digest(&v.op, &[]);
+                let memo_keys: Vec<Option<Digest>> = copies
+                    .iter()
+                    .map(|(i, c)| selection_memo_key(&op_digest, *i, inputs.get(c.source)))
+                    .collect();
+                let mut known: Vec<Option<Digest>> = memo_keys
+                    .iter()
+                    .map(|k| k.as_ref().and_then(|k| self.store.memo(k).ok().flatten()))
+                    .collect();
+                if known.iter().any(Option::is_none) {
+                    let missing: Vec<(usize, CopyAction)> = copies
+                        .iter()
+                        .zip(&known)
+                        .filter(|(_, k)| k.is_none())
+                        .map(|(c, _)| c.clone())
+                        .collect();
+                    let computed = self.selection_digests(v, inputs, missing).await?;
+                    let mut computed = computed.into_iter();
+                    for (slot, key) in known.iter_mut().zip(&memo_keys) {
+                        if slot.is_some() {
+                            continue;
                         }
-                        Ok(out)
-                    },
-                )
-                .await
-                .map_err(|e| OpError::new(format!("computing cache key: {e}")))?
-                .map_err(op_err)?;
-                out.extend(selections);
+                        let Some((digest, complete)) = computed.next() else {
+                            return Err(OpError::new(
+                                "computing cache key: a selection is missing",
+                            ));
+                        };
+                        if complete && let Some(key) = key {
+                            // A memo that cannot be written only costs a walk next time.
+                            let _ = self.store.put_memo(key, &digest);
+                        }
+                        *slot = Some(digest);
+                    }
+                }
+                for ((i, c), digest) in copies.iter().zip(known) {
+                    let digest = digest.unwrap_or_else(|| Digest::of(b"empty"));
+                    out.push(KeyComponent::new(format!("copy {i} {}", c.src), digest));
+                }
                 Ok(out)
             }
             Op::Exec(exec) => Ok(inputs
@@ -378,6 +498,58 @@ impl Backend for Worker {
 }
 
 impl Worker {
+    /// The content digests of what `copies` select from the op's inputs, each with
+    /// whether it covers only what the inputs' memo keys cover (a digest that had to
+    /// read a context file the index did not know is not remembered).
+    async fn selection_digests(
+        &self,
+        v: &Vertex,
+        inputs: &[Arc<Output>],
+        copies: Vec<(usize, CopyAction)>,
+    ) -> Result<Vec<(Digest, bool)>, OpError> {
+        let progress = Progress::detached(&v.digest);
+        let dirs = self.file_sources(inputs, &progress).await.map_err(op_err)?;
+        let store = self.store.clone();
+        let mut used = vec![false; inputs.len()];
+        for (_, c) in &copies {
+            if let Some(u) = used.get_mut(c.source) {
+                *u = true;
+            }
+        }
+        let layer_contents = self.layer_contents.clone();
+        tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, bool)>, WorkerError> {
+            let work = store.work_dir()?;
+            let mounted = mount_sources(work.path(), &dirs, &used)?;
+            let trees = source_trees(&dirs, &mounted);
+            let mut out = Vec::new();
+            for (_, c) in copies {
+                let tree = trees.get(c.source).and_then(|t| t.as_ref());
+                let fail = |e: fileop::FileOpError| WorkerError::Failed(e.to_string());
+                out.push(match (tree, &dirs[c.source]) {
+                    (Some(t), InputDirs::Local(index)) => {
+                        let mut hasher = index.hasher();
+                        let d = fileop::selection_digest(&c, t, &mut hasher).map_err(fail)?;
+                        (d, hasher.unindexed == 0)
+                    }
+                    (Some(t), InputDirs::Layers(_)) => {
+                        let mut hasher = LayerFileHasher {
+                            known: &layer_contents,
+                        };
+                        (
+                            fileop::selection_digest(&c, t, &mut hasher).map_err(fail)?,
+                            true,
+                        )
+                    }
+                    (None, _) => (Digest::of(b"empty"), false),
+                });
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| OpError::new(format!("computing cache key: {e}")))?
+        .map_err(op_err)
+    }
+
     async fn run_file(
         &self,
         op: &FileOp,
@@ -398,6 +570,7 @@ impl Worker {
         let used = copy_sources_used(op, inputs.len());
         let actions = op.actions.clone();
         let empty_base = op.base.is_none();
+        let layer_contents = self.layer_contents.clone();
         let id = tokio::task::spawn_blocking(move || -> Result<Digest, WorkerError> {
             let work = store.work_dir()?;
             let merged = work.path().join("merged");
@@ -425,6 +598,7 @@ impl Worker {
             } else {
                 work.upper().to_path_buf()
             };
+            let mut known = HashMap::new();
             {
                 let mounted = mount_sources(work.path(), &dirs, &used)?;
                 let trees = source_trees(&dirs, &mounted);
@@ -432,8 +606,13 @@ impl Worker {
                     empty_base,
                     ..ApplyOptions::default()
                 };
-                fileop::apply(&root, &actions, &trees, &opts)
+                let copied = fileop::apply_traced(&root, &actions, &trees, &opts)
                     .map_err(|e| WorkerError::Failed(e.to_string()))?;
+                // An inline file may rewrite a copy in place within the times'
+                // granularity: then nothing is taken as known.
+                if !actions.iter().any(|a| matches!(a, FileAction::Mkfile(_))) {
+                    known = known_contents(&copied, &dirs, &layer_contents);
+                }
             }
             if let Some(m) = base_mount {
                 m.unmount()
@@ -441,7 +620,7 @@ impl Worker {
                 let refs: Vec<&Path> = base_dirs.iter().map(|p| p.as_path()).collect();
                 crate::upper::drop_unchanged_against(work.upper(), &refs, &merged)?;
             }
-            let id = kiln_layer::tree_digest(work.upper())?;
+            let id = kiln_layer::tree_digest_with(work.upper(), &known)?;
             work.commit(&id)?;
             Ok(id)
         })
@@ -469,6 +648,75 @@ fn topmost_unique(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln_graph::FileAction;
+
+    fn copy_all(dest: &str) -> FileAction {
+        FileAction::Copy(CopyAction {
+            source: 1,
+            src: "/".into(),
+            dest: dest.into(),
+            owner: None,
+            mode: None,
+            follow_symlinks: true,
+            contents_only: true,
+            unpack_archives: false,
+            create_dest_path: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: true,
+            include_patterns: vec![],
+            exclude_patterns: vec![],
+            replace_existing: false,
+            timestamp: None,
+        })
+    }
+
+    #[test]
+    fn copies_of_indexed_files_are_digested_without_reading_them_and_alike() {
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::open(state.path()).unwrap();
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ctx.path().join("sub")).unwrap();
+        for (name, body) in [
+            ("a.txt", "alpha"),
+            ("sub/b.txt", "bravo"),
+            ("sub/c.txt", "c"),
+        ] {
+            std::fs::write(ctx.path().join(name), body).unwrap();
+        }
+        // Older than the racy window, so the index vouches for them.
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let dir = LocalDir {
+            root: ctx.path().to_path_buf(),
+            exclude_patterns: vec![],
+        };
+        let index = Arc::new(ContextIndex::build(&store, "context", &dir).unwrap());
+        // Changed after indexing: its copy must be read.
+        std::fs::write(ctx.path().join("sub/c.txt"), "C").unwrap();
+
+        let dest = tempfile::tempdir().unwrap();
+        let tree = SourceTree {
+            root: &index.root,
+            exclude: &[],
+            owner: Some((0, 0)),
+        };
+        let copied = fileop::apply_traced(
+            dest.path(),
+            &[copy_all("/app/")],
+            &[None, Some(tree)],
+            &ApplyOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(copied.len(), 3);
+        let dirs = [InputDirs::Layers(vec![]), InputDirs::Local(index.clone())];
+        let known = known_contents(&copied, &dirs, &Mutex::default());
+        let mut paths: Vec<_> = known.keys().cloned().collect();
+        paths.sort();
+        assert_eq!(paths, [b"app/a.txt".to_vec(), b"app/sub/b.txt".to_vec()]);
+        assert_eq!(
+            kiln_layer::tree_digest_with(dest.path(), &known).unwrap(),
+            kiln_layer::tree_digest(dest.path()).unwrap()
+        );
+    }
 
     #[test]
     fn a_layer_listed_twice_keeps_its_topmost_place() {

@@ -1,9 +1,11 @@
 //! Base images: what a reference resolves to (for the frontend and for image
 //! sources), with manifests and configs kept in the store so that a pinned image needs
-//! no network and a tag can fall back to its last resolution when the registry is out
-//! of reach.
+//! no network, a tag resolved before costs one HEAD request, and a tag can fall back
+//! to its last resolution when the registry is out of reach. Within one build each
+//! reference is resolved once, however many stages name it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use kiln_graph::{Digest, ImageConfig, Platform};
@@ -42,7 +44,14 @@ pub struct ResolvedImage {
 pub struct Images {
     store: Arc<Store>,
     registry: Client,
+    /// Resolutions made by this cache, by (reference, platform): a build that names
+    /// the same base image in many stages asks the registry once.
+    resolved: Arc<Mutex<HashMap<(String, String), Resolution>>>,
 }
+
+/// One resolution of a (reference, platform), made by the first caller; the others
+/// wait for it.
+type Resolution = Arc<tokio::sync::OnceCell<ResolvedImage>>;
 
 /// The parts of an image manifest kiln reads back from the store.
 #[derive(Deserialize)]
@@ -54,7 +63,11 @@ struct StoredManifest {
 impl Images {
     /// An image cache over a store and a registry client.
     pub fn new(store: Arc<Store>, registry: Client) -> Images {
-        Images { store, registry }
+        Images {
+            store,
+            registry,
+            resolved: Arc::default(),
+        }
     }
 
     /// The registry client.
@@ -62,20 +75,62 @@ impl Images {
         &self.registry
     }
 
-    /// Resolves a reference as written. A tag is checked with the registry; when the
-    /// registry cannot be reached and `allow_stale` is set, the last resolution kept in
-    /// the store is used instead. A digest-pinned reference is served from the store
-    /// when it is there.
+    /// Resolves a reference as written. A tag is checked with the registry: one HEAD
+    /// request when the digest it names was resolved before, a full resolution
+    /// otherwise; when the registry cannot be reached and `allow_stale` is set, the
+    /// last resolution kept in the store is used instead. A digest-pinned reference
+    /// is served from the store when it is there. Each (reference, platform) is
+    /// resolved once per `Images` (once per build); failures are not remembered.
     pub async fn resolve(
         &self,
         reference: &Reference,
         platform: &Platform,
         allow_stale: bool,
     ) -> Result<ResolvedImage, WorkerError> {
-        if reference.digest().is_some()
-            && let Some(img) = self.stored(reference, platform)?
+        let cell = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((reference.to_string(), platform.to_string()))
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.resolve_now(reference, platform, allow_stale))
+            .await
+            .cloned()
+    }
+
+    async fn resolve_now(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+        allow_stale: bool,
+    ) -> Result<ResolvedImage, WorkerError> {
+        if reference.digest().is_some() {
+            if let Some(img) = self.stored(reference, platform)? {
+                return Ok(img);
+            }
+        } else if self
+            .store
+            .image(&reference.to_string(), &platform.to_string())?
+            .is_some()
         {
-            return Ok(img);
+            // Resolved before: a HEAD says whether the tag still names the same
+            // thing, whose manifest and config the store keeps under the pinned name.
+            match self.registry.resolve_digest(reference).await {
+                Ok(top) => {
+                    if let Some(img) = self.stored(&reference.pinned(top.digest), platform)? {
+                        return Ok(img);
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Timeout) => {
+                    if allow_stale && let Some(img) = self.stored(reference, platform)? {
+                        return Ok(img);
+                    }
+                    return Err(WorkerError::Registry(e));
+                }
+                // Anything else is reported by the full resolution below.
+                Err(_) => {}
+            }
         }
         match self.registry.resolve(reference, platform).await {
             Ok(r) => self.remember(reference, platform, r),

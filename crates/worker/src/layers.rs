@@ -40,6 +40,10 @@ pub struct ExportBlob {
     pub path: PathBuf,
     /// The repository a pulled layer came from (for cross-repository mounts).
     pub source_repository: Option<Repository>,
+    /// Compressed by this call, its digest computed from the bytes as they were
+    /// written (or found in the store under that digest, committed the same way):
+    /// an exporter need not hash it again.
+    pub fresh: bool,
 }
 
 /// Makes layers present, once each even under concurrent requests.
@@ -196,6 +200,7 @@ impl Layers {
                 path: self.store.blob_path(&blob.digest),
                 blob,
                 source_repository: self.remote(id).map(|r| r.repository),
+                fresh: false,
             });
         }
         // An epoch rewrites times, which makes a different blob of the same layer.
@@ -210,19 +215,23 @@ impl Layers {
                 path: self.store.blob_path(&b.digest),
                 blob: b,
                 source_repository: None,
+                fresh: false,
             });
         }
         let dir = self.materialize(id, progress).await?;
+        let known_diff_id = self.known_diff_id(id, epoch)?;
         let store = self.store.clone();
         let id2 = id.clone();
         let blob = tokio::task::spawn_blocking(move || -> Result<LayerBlob, WorkerError> {
-            let mut writer = store.blob_writer()?;
+            // compress_layer hashes what it writes: the writer need not again.
+            let mut writer = store.prehashed_blob_writer()?;
             let opts = CompressOptions {
                 layer: LayerOptions {
                     source_date_epoch: epoch,
                 },
                 compression,
                 threads: None,
+                known_diff_id,
             };
             let stats = kiln_layer::compress_layer(&dir, &mut writer, &opts)?;
             writer
@@ -244,7 +253,38 @@ impl Layers {
             path: self.store.blob_path(&blob.digest),
             blob,
             source_repository: None,
+            fresh: true,
         })
+    }
+}
+
+impl Layers {
+    /// The `diff_id` of the layer's tar written with `epoch`, if an earlier export
+    /// compressed it another way: every blob kiln wrote of a layer with the same
+    /// epoch holds the same tar.
+    fn known_diff_id(
+        &self,
+        id: &Digest,
+        epoch: Option<i64>,
+    ) -> Result<Option<Digest>, WorkerError> {
+        let suffix = epoch.map(|e| format!("-epoch{e}"));
+        let own = |label: &str| {
+            ["none", "gzip-", "zstd-"]
+                .iter()
+                .any(|p| label.starts_with(p))
+        };
+        Ok(self
+            .store
+            .layer_blobs(id)?
+            .into_iter()
+            .find(|(label, _)| {
+                own(label)
+                    && match &suffix {
+                        Some(s) => label.ends_with(s.as_str()),
+                        None => !label.contains("-epoch"),
+                    }
+            })
+            .map(|(_, blob)| blob.diff_id))
     }
 }
 

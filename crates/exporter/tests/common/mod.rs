@@ -93,6 +93,7 @@ pub fn layer(tree: &Path, blobs: &Path, name: &str, created: &str) -> ExportLaye
         diff_id: stats.diff_id,
         created: Some(created.to_string()),
         source_repo: None,
+        verified: false,
     }
 }
 

@@ -42,6 +42,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use super::chmod::ModeSet;
+use super::digest::FileStat;
 use super::error::FileOpError;
 use super::fsys::{self, Kind, Meta, Root};
 use super::gopath;
@@ -92,13 +93,43 @@ pub(crate) struct CopyParams {
     pub(crate) contents_only: bool,
 }
 
-/// Runs the copy action `action` from `source` into `dest`.
+/// A regular file a copy wrote, where its bytes came from, and what `stat` said
+/// of both once the copy was complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopiedFile {
+    /// The copy, relative to the destination root.
+    pub dest: PathBuf,
+    /// The op input the file was copied from.
+    pub input: usize,
+    /// The original, relative to that input's root.
+    pub source: PathBuf,
+    /// The original after its data was copied.
+    pub source_stat: FileStat,
+    /// The copy after its data and metadata were written.
+    pub dest_stat: FileStat,
+}
+
+impl FileStat {
+    fn of(st: &rustix::fs::Stat) -> FileStat {
+        let meta = Meta::from_stat(st);
+        FileStat {
+            dev: meta.dev,
+            ino: meta.ino,
+            size: meta.size,
+            mtime: (meta.mtime.tv_sec, meta.mtime.tv_nsec),
+            ctime: (meta.ctime.tv_sec, meta.ctime.tv_nsec),
+        }
+    }
+}
+
+/// Runs the copy action `action` from `source` into `dest`; returns the regular
+/// files it copied (not those of an unpacked archive).
 pub(crate) fn copy(
     dest: &Root,
     source: &Source,
     action: &CopyAction,
     params: &CopyParams,
-) -> Result<(), FileOpError> {
+) -> Result<Vec<CopiedFile>, FileOpError> {
     if !action.create_dest_path {
         let rel = resolve(&DestNamespace(dest), action.dest.as_bytes(), true)?;
         let parent = rel.parent().unwrap_or(Path::new(""));
@@ -116,13 +147,19 @@ pub(crate) fn copy(
     }
     let selection = select(source, action)?;
     let dest_path = gopath::clean_action_path(&action.dest);
+    let mut copied = Vec::new();
     for m in &selection.matches {
         match &m.content {
             Content::Archive(_) => unpack(dest, source, m, &dest_path, params)?,
-            Content::Tree(node) => copy_match(dest, source, m, node, &dest_path, params)?,
+            Content::Tree(node) => {
+                copied.extend(copy_match(dest, source, m, node, &dest_path, params)?);
+            }
         }
     }
-    Ok(())
+    for c in &mut copied {
+        c.input = action.source;
+    }
+    Ok(copied)
 }
 
 /// fsutil's `Copy` for one source path.
@@ -133,7 +170,7 @@ fn copy_match(
     node: &Node,
     dest_path: &str,
     params: &CopyParams,
-) -> Result<(), FileOpError> {
+) -> Result<Vec<CopiedFile>, FileOpError> {
     let perm = params.mode.parent_dir_mode();
     let (dir_part, file_part) = gopath::split(dest_path);
     let ensure = if !file_part.is_empty() && file_part != "." {
@@ -189,14 +226,14 @@ fn copy_match(
         dirs: Vec::new(),
     };
     copier.copy_node(node, m.rel.clone(), target, false, false)?;
-    copier.finish()?;
+    let copied = copier.finish()?;
 
     if let Some(t) = params.utime {
         for dir in created.iter().rev() {
             set_times(dest, dir, &fsys::fixed_times(t))?;
         }
     }
-    Ok(())
+    Ok(copied)
 }
 
 /// fsutil's `MkdirAll` on a resolved path: creates the missing directories
@@ -549,7 +586,7 @@ impl<'a> Copier<'a> {
     }
 
     /// Copies one regular file: data, then metadata.
-    fn copy_file(&self, job: &FileJob<'_>) -> Result<(), FileOpError> {
+    fn copy_file(&self, job: &FileJob<'_>) -> Result<CopiedFile, FileOpError> {
         let src = self
             .source
             .root()
@@ -565,18 +602,30 @@ impl<'a> Copier<'a> {
             .map_err(|e| FileOpError::io("create", display_rel(&job.dst), e))?;
         fsys::copy_data(&src, &dst)
             .map_err(|e| FileOpError::io("copy", display_rel(&job.dst), e))?;
-        self.set_fd_meta(&dst, job.node, &job.dst)
+        self.set_fd_meta(&dst, job.node, &job.dst)?;
+        let stat = |fd: &OwnedFd, path: &Path| {
+            rustix::fs::fstat(fd)
+                .map(|st| FileStat::of(&st))
+                .map_err(|e| FileOpError::io("stat", display_rel(path), e))
+        };
+        Ok(CopiedFile {
+            dest: job.dst.clone(),
+            input: 0,
+            source: job.src.clone(),
+            source_stat: stat(&src, &job.src)?,
+            dest_stat: stat(&dst, &job.dst)?,
+        })
     }
 
     /// Copies file data in parallel, makes hard links, then sets directory
     /// metadata deepest first.
-    fn finish(self) -> Result<(), FileOpError> {
-        let results: Vec<Result<(), FileOpError>> = self
+    fn finish(self) -> Result<Vec<CopiedFile>, FileOpError> {
+        let results: Vec<Result<CopiedFile, FileOpError>> = self
             .files
             .par_iter()
             .map(|job| self.copy_file(job))
             .collect();
-        results.into_iter().collect::<Result<(), _>>()?;
+        let copied = results.into_iter().collect::<Result<Vec<_>, _>>()?;
 
         for (existing, link) in &self.links {
             let (old_parent, old_name) = fsys::parent_and_name(existing);
@@ -600,7 +649,7 @@ impl<'a> Copier<'a> {
                     .map_err(|e| FileOpError::io("utimes", display_rel(&job.dst), e))?;
             }
         }
-        Ok(())
+        Ok(copied)
     }
 }
 

@@ -4,7 +4,8 @@
 //! hard links, xattrs and times.
 //!
 //! - [`apply`] runs a list of [`FileAction`]s on a destination directory,
-//!   reading copies from [`SourceTree`]s.
+//!   reading copies from [`SourceTree`]s; [`apply_traced`] also says which
+//!   files it copied from where ([`CopiedFile`]).
 //! - [`selection_digest`] hashes what a copy action selects from its source
 //!   (the cache key of a COPY), with file contents hashed by a
 //!   [`FileHasher`] such as [`PlainHasher`].
@@ -41,6 +42,7 @@ use std::path::Path;
 use kiln_graph::{FileAction, Principal};
 
 pub use chmod::InvalidMode;
+pub use copy::CopiedFile;
 pub use digest::{FileHasher, FileStat, PlainHasher, selection_digest};
 pub use error::FileOpError;
 pub use source::SourceTree;
@@ -80,6 +82,19 @@ pub fn apply(
     sources: &[Option<SourceTree<'_>>],
     opts: &ApplyOptions,
 ) -> Result<(), FileOpError> {
+    apply_traced(dest_root, actions, sources, opts).map(drop)
+}
+
+/// [`apply`], returning every regular file the copy actions wrote with where it
+/// came from, in the order the actions ran (a path can appear twice when a later
+/// copy replaced it), so a caller that knows the originals' contents need not read
+/// the copies.
+pub fn apply_traced(
+    dest_root: &Path,
+    actions: &[FileAction],
+    sources: &[Option<SourceTree<'_>>],
+    opts: &ApplyOptions,
+) -> Result<Vec<CopiedFile>, FileOpError> {
     if opts.empty_base
         && let Some(name) = actions.first().and_then(owner_name)
     {
@@ -118,7 +133,8 @@ fn apply_all(
     dest_root: &Path,
     actions: &[FileAction],
     sources: &[Option<SourceTree<'_>>],
-) -> Result<(), FileOpError> {
+) -> Result<Vec<CopiedFile>, FileOpError> {
+    let mut copied = Vec::new();
     let dest = Root::open(dest_root).map_err(|source| FileOpError::Root {
         path: dest_root.to_path_buf(),
         source,
@@ -142,7 +158,7 @@ fn apply_all(
                     replace_existing: copy.replace_existing,
                     contents_only: copy.contents_only,
                 };
-                copy::copy(&dest, &source, copy, &params)?;
+                copied.extend(copy::copy(&dest, &source, copy, &params)?);
             }
             FileAction::Mkdir(mkdir) => {
                 let owner = mkdir
@@ -163,5 +179,5 @@ fn apply_all(
             FileAction::Rm(rm) => actions::rm(&dest, rm)?,
         }
     }
-    Ok(())
+    Ok(copied)
 }
