@@ -54,6 +54,17 @@ fn tree() -> impl Strategy<Value = Vec<(String, bool)>> {
     })
 }
 
+/// Whether fsutil's prefix test reads `pattern` as a plain path although it ends in a
+/// wildcard segment: `a/*/**` loses `/**`, then `/*`, and becomes `a`. fsutil then
+/// prunes `a/x` although `a/x/y` matches; the walk does the same (see
+/// `a_wildcard_segment_before_a_trailing_glob_prunes_as_in_fsutil` in `walk.rs`), so
+/// such patterns are outside this property.
+fn strips_a_wildcard_segment(pattern: &str) -> bool {
+    pattern
+        .strip_suffix("/**")
+        .is_some_and(|rest| rest.ends_with("/*"))
+}
+
 /// Runs the filter over a tree in walk order, as a walker must.
 fn simulate(filter: &Filter, tree: &[(String, bool)]) -> Vec<String> {
     let mut stack: Vec<(String, DirState, bool)> = Vec::new();
@@ -123,13 +134,19 @@ proptest! {
 
     #[test]
     fn arbitrary_ignore_files_never_panic(contents in prop::collection::vec(pattern(), 0..8)) {
-        let patterns = read_ignore_file(&contents.join("\n")).unwrap();
+        let text = contents.join("\n");
+        let patterns = read_ignore_file(&text).unwrap();
         prop_assert!(patterns.len() <= contents.len());
+        // A line `/!x` loses its `/` and then reads as the exception `!x`, whose
+        // body may itself start with `/` (as in BuildKit).
+        let slash_bang = text
+            .lines()
+            .any(|l| l.trim().starts_with('/') && l.trim().trim_start_matches('/').starts_with('!'));
         for p in &patterns {
             prop_assert!(!p.is_empty());
             // A leading `/` is dropped, unless the pattern is only `/`.
             let body = p.strip_prefix('!').unwrap_or(p);
-            prop_assert!(body == "/" || !body.starts_with('/'), "{p:?}");
+            prop_assert!(body == "/" || !body.starts_with('/') || slash_bang, "{p:?}");
         }
         let _ = PatternMatcher::new(&patterns);
     }
@@ -158,6 +175,7 @@ proptest! {
         exclude in prop::collection::vec(plain_pattern(), 0..3),
         tree in tree(),
     ) {
+        prop_assume!(!include.iter().any(|p| strips_a_wildcard_segment(p)));
         let filter = Filter::new(&include, &exclude).unwrap();
         let mut want = Vec::new();
         let mut wanted = BTreeSet::new();

@@ -654,3 +654,22 @@ fn walk_by_hand(
         }
     }
 }
+
+/// fsutil takes `a/*/**` for the plain prefix `a` (it trims `/**`, then `/*`), so it
+/// prunes `a/x` and sends nothing, although `a/x/y` matches the pattern.
+#[test]
+fn a_wildcard_segment_before_a_trailing_glob_prunes_as_in_fsutil() {
+    let root = tree(&[
+        "a dir",
+        "a/x dir",
+        "a/x/y file",
+        "b dir",
+        "b/x dir",
+        "b/x/y file",
+    ]);
+    assert!(listing(root.path(), &including(&["a/*/**"])).is_empty());
+    assert_eq!(
+        listing(root.path(), &including(&["b/*/**", "[b]"])),
+        ["dir b", "dir b/x", "file b/x/y"]
+    );
+}
