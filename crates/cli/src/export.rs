@@ -285,14 +285,25 @@ pub async fn export_all(
                 let progress = step.progress();
                 let r = async {
                     let epoch = image.source_date_epoch.or(epoch);
-                    let img = image_for(worker, &layers, image, &target.image, epoch, &progress).await?;
+                    let img =
+                        image_for(worker, &layers, image, &target.image, epoch, &progress).await?;
                     let opts = out
                         .assemble_options(&target.platform, epoch)
                         .map_err(err)?
                         .ok_or_else(|| err("not an image output"))?;
                     let assembled = assemble(&img, &opts).map_err(err)?;
-                    progress.status(format!("writing config {}", assembled.config_digest), 0, None, true);
-                    progress.status(format!("writing manifest {}", assembled.manifest_digest), 0, None, true);
+                    progress.status(
+                        format!("writing config {}", assembled.config_digest),
+                        0,
+                        None,
+                        true,
+                    );
+                    progress.status(
+                        format!("writing manifest {}", assembled.manifest_digest),
+                        0,
+                        None,
+                        true,
+                    );
                     match out {
                         OutputSpec::Oci { dest, tar, .. } => {
                             let d = dest_path(dest);
@@ -302,22 +313,30 @@ pub async fn export_all(
                             let d = dest_path(dest);
                             write_docker(&assembled, &img, &d, &image.names).map_err(err)?;
                         }
-                        OutputSpec::Image { push: true, insecure, .. } => {
+                        OutputSpec::Image {
+                            push: true,
+                            insecure,
+                            ..
+                        } => {
                             let client = push_client(registry, &image.names, *insecure)?;
-                            let names: Vec<Reference> = image
-                                .names
-                                .iter()
-                                .map(|n| Reference::parse(n).map_err(err))
-                                .collect::<Result<_, _>>()?;
-                            if names.is_empty() {
-                                return Err(err("push needs an image name: -t NAME or -o type=image,name=NAME,push=true"));
-                            }
+                            let names = push_names(&image.names)?;
                             let p = progress.clone();
                             push(&client, &names, &assembled, &img, move |e| match e {
-                                PushProgress::BlobExists { digest, .. } => p.status(format!("{digest} exists"), 0, None, true),
-                                PushProgress::BlobMounted { digest, .. } => p.status(format!("{digest} mounted"), 0, None, true),
-                                PushProgress::BlobUploaded { digest, size, .. } => p.status(format!("pushing {digest}"), size, Some(size), true),
-                                PushProgress::ManifestPushed { target, .. } => p.status(format!("pushing manifest for {target}"), 0, None, true),
+                                PushProgress::BlobExists { digest, .. } => {
+                                    p.status(format!("{digest} exists"), 0, None, true)
+                                }
+                                PushProgress::BlobMounted { digest, .. } => {
+                                    p.status(format!("{digest} mounted"), 0, None, true)
+                                }
+                                PushProgress::BlobUploaded { digest, size, .. } => {
+                                    p.status(format!("pushing {digest}"), size, Some(size), true)
+                                }
+                                PushProgress::ManifestPushed { target, .. } => p.status(
+                                    format!("pushing manifest for {target}"),
+                                    0,
+                                    None,
+                                    true,
+                                ),
                                 _ => {}
                             })
                             .await
@@ -328,8 +347,14 @@ pub async fn export_all(
                         }
                         _ => {}
                     }
-                    metadata.insert("containerimage.config.digest".into(), assembled.config_digest.to_string().into());
-                    metadata.insert("containerimage.digest".into(), assembled.manifest_digest.to_string().into());
+                    metadata.insert(
+                        "containerimage.config.digest".into(),
+                        assembled.config_digest.to_string().into(),
+                    );
+                    metadata.insert(
+                        "containerimage.digest".into(),
+                        assembled.manifest_digest.to_string().into(),
+                    );
                     if !image.names.is_empty() {
                         metadata.insert("image.name".into(), image.names.join(",").into());
                     }
@@ -377,6 +402,20 @@ pub async fn export_all(
         write_atomic(path, &json)?;
     }
     Ok(())
+}
+
+/// The references an image output pushes to; at least one.
+fn push_names(names: &[String]) -> Result<Vec<Reference>, String> {
+    let names: Vec<Reference> = names
+        .iter()
+        .map(|n| Reference::parse(n).map_err(err))
+        .collect::<Result<_, _>>()?;
+    if names.is_empty() {
+        return Err(err(
+            "push needs an image name: -t NAME or -o type=image,name=NAME,push=true",
+        ));
+    }
+    Ok(names)
 }
 
 /// A client for pushing to the names of an output, with `registry.insecure` honoured.
@@ -476,22 +515,22 @@ async fn export_multi(
                         let a = assemble(&img, &opts).map_err(err)?;
                         images.push((a, img));
                     }
-                    let parts: Vec<(&kiln_exporter::Assembled, &Image)> = images.iter().map(|(a, i)| (a, i)).collect();
+                    let parts: Vec<(&kiln_exporter::Assembled, &Image)> =
+                        images.iter().map(|(a, i)| (a, i)).collect();
                     match out {
                         OutputSpec::Oci { dest, .. } => {
                             write_oci_multi(&parts, &dest_path(dest), &image.names).map_err(err)
                         }
-                        OutputSpec::Image { push: true, insecure, .. } => {
+                        OutputSpec::Image {
+                            push: true,
+                            insecure,
+                            ..
+                        } => {
                             let client = push_client(registry, &image.names, *insecure)?;
-                            let names: Vec<Reference> = image
-                                .names
-                                .iter()
-                                .map(|n| Reference::parse(n).map_err(err))
-                                .collect::<Result<_, _>>()?;
-                            if names.is_empty() {
-                                return Err(err("push needs an image name: -t NAME or -o type=image,name=NAME,push=true"));
-                            }
-                            push_multi(&client, &names, &parts, |_| {}).await.map_err(err)
+                            let names = push_names(&image.names)?;
+                            push_multi(&client, &names, &parts, |_| {})
+                                .await
+                                .map_err(err)
                         }
                         _ => Ok(()),
                     }

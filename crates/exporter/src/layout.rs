@@ -76,17 +76,7 @@ impl Blob<'_> {
         let Source::File(path) = self.source else {
             return self.copy_to(out, err_path);
         };
-        let mut file = File::open(path).map_err(|e| ExportError::io("open layer blob", path, e))?;
-        let actual = file
-            .metadata()
-            .map_err(|e| ExportError::io("inspect layer blob", path, e))?
-            .len();
-        if actual != self.size {
-            return Err(ExportError::BlobMismatch {
-                path: path.to_path_buf(),
-                reason: format!("size {actual}, descriptor says {}", self.size),
-            });
-        }
+        let mut file = open_sized(path, self.size)?;
         let (copied, hashed) = std::thread::scope(|scope| {
             let hasher = scope.spawn(|| -> io::Result<(u64, Digest)> {
                 if self.verified {
@@ -164,18 +154,7 @@ impl Blob<'_> {
                 .write_all(b)
                 .map_err(|e| ExportError::io("write", err_path, e)),
             Source::File(path) => {
-                let mut file =
-                    File::open(path).map_err(|e| ExportError::io("open layer blob", path, e))?;
-                let actual = file
-                    .metadata()
-                    .map_err(|e| ExportError::io("inspect layer blob", path, e))?
-                    .len();
-                if actual != self.size {
-                    return Err(ExportError::BlobMismatch {
-                        path: path.to_path_buf(),
-                        reason: format!("size {actual}, descriptor says {}", self.size),
-                    });
-                }
+                let mut file = open_sized(path, self.size)?;
                 let mut hasher = Sha256::new();
                 let mut buf = vec![0u8; 1 << 20];
                 let mut copied = 0u64;
@@ -716,6 +695,22 @@ pub fn write_oci_multi(
     let mut sink = TarSink::open(dest, "OCI image")?;
     write_layout_tar(&mut sink, &all, &index_json, &[], epoch)?;
     sink.commit()
+}
+
+/// Opens a blob file, refusing it unless it has the size its descriptor gives.
+fn open_sized(path: &Path, size: u64) -> Result<File, ExportError> {
+    let file = File::open(path).map_err(|e| ExportError::io("open layer blob", path, e))?;
+    let actual = file
+        .metadata()
+        .map_err(|e| ExportError::io("inspect layer blob", path, e))?
+        .len();
+    if actual != size {
+        return Err(ExportError::BlobMismatch {
+            path: path.to_path_buf(),
+            reason: format!("size {actual}, descriptor says {size}"),
+        });
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
