@@ -54,8 +54,7 @@ pub enum ProgressMode {
     Tty,
     /// One JSON object per event, for programs.
     Rawjson,
-    /// Nothing (`-q`).
-    #[value(skip)]
+    /// Nothing (with `-q`, only the image ID).
     Quiet,
 }
 

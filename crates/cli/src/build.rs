@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::ValueEnum;
 use kiln_frontend::convert::{ConvertError, ConvertOptions, NamedContext, convert};
 use kiln_graph::{Definition, Platform};
 use kiln_registry::{Client, ClientConfig, DockerConfig};
@@ -13,7 +14,7 @@ use kiln_solver::{EventSink, SolveError, SolveOptions, Solver};
 use kiln_store::{PrunePolicy, Store};
 use kiln_worker::{ExecConfig, Images, LocalDir, SecretSource, Worker, WorkerConfig};
 
-use crate::args::{BuildArgs, PruneArgs};
+use crate::args::{BuildArgs, ProgressMode, PruneArgs};
 use crate::export;
 use crate::progress;
 use crate::resolver::Resolver;
@@ -302,6 +303,15 @@ fn open_store(root: &Path) -> Result<Arc<Store>, String> {
 }
 
 pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
+    if args.quiet && !matches!(args.progress, ProgressMode::Auto | ProgressMode::Quiet) {
+        return Err(err(format!(
+            "progress={} and quiet cannot be used together",
+            args.progress
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        )));
+    }
     let df = match &args.graph {
         Some(_) => DockerfileInput {
             name: "graph".into(),
@@ -490,9 +500,9 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
     let (sink, rx) = EventSink::channel();
     // A debug shell needs the terminal: keep progress to plain lines then.
     let mode = if debug_shell {
-        crate::args::ProgressMode::Plain
+        ProgressMode::Plain
     } else if args.quiet {
-        crate::args::ProgressMode::Quiet
+        ProgressMode::Quiet
     } else {
         args.progress
     };
@@ -523,7 +533,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
     drop(sink);
     drop(solver);
     let _ = renderer.await;
-    if result.is_ok() && outputs.is_empty() && !args.quiet {
+    if result.is_ok() && outputs.is_empty() && mode != ProgressMode::Quiet {
         eprintln!(
             "WARNING: No output specified with -o; the result is only kept in the build cache"
         );

@@ -375,3 +375,48 @@ fn dockerfile_parse_names_the_bad_line() {
     assert!(err.contains(">>>   3 | FROOM x"), "{err}");
     assert!(err.contains("unknown instruction: FROOM"), "{err}");
 }
+
+#[test]
+fn quiet_progress_prints_nothing_and_q_only_the_image_id() {
+    if !ready("quiet_progress_prints_nothing_and_q_only_the_image_id") {
+        return;
+    }
+    let ctx = Context::new(
+        &format!("FROM {BUSYBOX}\nCOPY a.txt /a.txt\n"),
+        &[("a.txt", "x\n")],
+    );
+    let state = State::new();
+    let run = |args: &[&str]| {
+        state
+            .kiln()
+            .arg("build")
+            .args(args)
+            .arg(ctx.arg())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run kiln")
+    };
+
+    let o = run(&["--progress", "quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{}", text(&o));
+
+    let o = run(&["-q"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let id = out.trim_end().strip_prefix("sha256:").unwrap_or("");
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{}",
+        text(&o)
+    );
+    assert!(o.stderr.is_empty(), "{}", text(&o));
+
+    let o = run(&["-q", "--progress", "plain"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("progress=plain and quiet cannot be used together"),
+        "{}",
+        text(&o)
+    );
+}
