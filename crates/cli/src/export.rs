@@ -495,11 +495,6 @@ async fn export_multi(
                     "docker exporter does not currently support exporting manifest lists",
                 ));
             }
-            OutputSpec::Oci { tar: false, .. } => {
-                return Err(err(
-                    "an OCI layout directory of several platforms is not supported yet; use tar=true",
-                ));
-            }
             OutputSpec::Oci { image, .. } | OutputSpec::Image { image, .. } => {
                 let step = Step::start(sink, "exporting to image");
                 let progress = step.progress();
@@ -518,8 +513,9 @@ async fn export_multi(
                     let parts: Vec<(&kiln_exporter::Assembled, &Image)> =
                         images.iter().map(|(a, i)| (a, i)).collect();
                     match out {
-                        OutputSpec::Oci { dest, .. } => {
-                            write_oci_multi(&parts, &dest_path(dest), &image.names).map_err(err)
+                        OutputSpec::Oci { dest, tar, .. } => {
+                            write_oci_multi(&parts, &dest_path(dest), *tar, &image.names)
+                                .map_err(err)
                         }
                         OutputSpec::Image {
                             push: true,

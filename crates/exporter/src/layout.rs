@@ -532,17 +532,34 @@ fn write_layout_dir(
     dest: &Path,
     names: &[Reference],
 ) -> Result<(), ExportError> {
+    let entry_for =
+        |annotations: BTreeMap<String, String>| -> Result<OwnedDescriptor, ExportError> {
+            let bytes = gojson::marshal(&a.index_entry(&annotations));
+            serde_json::from_slice(&bytes).map_err(|e| {
+                ExportError::InvalidImage(format!("index entry does not round-trip: {e}"))
+            })
+        };
+    let entries = if names.is_empty() {
+        let mut ann = a.descriptor.annotations.clone();
+        ann.insert(ANNOTATION_REF_NAME.into(), "latest".into());
+        vec![entry_for(ann)?]
+    } else {
+        names
+            .iter()
+            .map(|n| entry_for(name_annotations(a, &n.to_string())))
+            .collect::<Result<_, _>>()?
+    };
     let target = DirTarget::open(dest)?;
-    fill_layout_dir(&target, a, blobs, names).map_err(|e| target.relocate(e))?;
+    fill_layout_dir(&target, blobs, entries).map_err(|e| target.relocate(e))?;
     target.commit(0o755)
 }
 
-/// Writes the blobs, `oci-layout` and `index.json` of [`write_layout_dir`].
+/// Writes the blobs and `oci-layout` of an OCI layout directory, and adds `entries`
+/// to its `index.json` (replacing entries of the same names).
 fn fill_layout_dir(
     target: &DirTarget,
-    a: &Assembled,
     blobs: &[Blob<'_>],
-    names: &[Reference],
+    entries: Vec<OwnedDescriptor>,
 ) -> Result<(), ExportError> {
     let root = target.root().to_path_buf();
     let index_path = root.join("index.json");
@@ -597,22 +614,8 @@ fn fill_layout_dir(
         f.commit()?;
     }
     atomic::write_file(&root.join("oci-layout"), OCI_LAYOUT, 0o644)?;
-
-    let entry_for =
-        |annotations: BTreeMap<String, String>| -> Result<OwnedDescriptor, ExportError> {
-            let bytes = gojson::marshal(&a.index_entry(&annotations));
-            serde_json::from_slice(&bytes).map_err(|e| {
-                ExportError::InvalidImage(format!("index entry does not round-trip: {e}"))
-            })
-        };
-    if names.is_empty() {
-        let mut ann = a.descriptor.annotations.clone();
-        ann.insert(ANNOTATION_REF_NAME.into(), "latest".into());
-        insert_entry(&mut index, entry_for(ann)?);
-    } else {
-        for n in names {
-            insert_entry(&mut index, entry_for(name_annotations(a, &n.to_string()))?);
-        }
+    for entry in entries {
+        insert_entry(&mut index, entry);
     }
     atomic::write_file(&index_path, &gojson::marshal(&index), 0o644)
 }
@@ -642,12 +645,14 @@ pub fn platform_index(parts: &[&Assembled]) -> (Vec<u8>, &'static str) {
     (bytes, media_type)
 }
 
-/// Writes a multi-platform image as an OCI layout tarball (`-` is stdout): the
-/// layout's `index.json` names an index listing one manifest per platform, as
-/// BuildKit's oci exporter writes it.
+/// Writes a multi-platform image as an OCI layout, a tarball (`-` is stdout) or, with
+/// `tar` false, a directory (added to an existing layout there): the layout's
+/// `index.json` names an index listing one manifest per platform, as BuildKit's oci
+/// exporter writes it.
 pub fn write_oci_multi(
     parts: &[(&Assembled, &Image)],
     dest: &Path,
+    tar: bool,
     names: &[String],
 ) -> Result<(), ExportError> {
     let names = normalize_names(names)?;
@@ -672,6 +677,42 @@ pub fn write_oci_multi(
     } else {
         names.iter().map(|n| Some(n.to_string())).collect()
     };
+    if !tar {
+        if dest == Path::new("-") {
+            return Err(ExportError::InvalidImage(
+                "an OCI layout directory cannot be written to stdout".into(),
+            ));
+        }
+        let entry = |annotations: BTreeMap<String, String>| OwnedDescriptor {
+            media_type: media_type.to_string(),
+            digest: index_digest.to_string(),
+            size: index_bytes.len() as i64,
+            urls: Vec::new(),
+            annotations,
+            data: None,
+            platform: None,
+            artifact_type: String::new(),
+        };
+        let entries = name_list
+            .iter()
+            .map(|n| {
+                let mut ann = BTreeMap::new();
+                match n {
+                    Some(full) => {
+                        ann.insert(ANNOTATION_IMAGE_NAME.to_string(), full.clone());
+                        ann.insert(ANNOTATION_REF_NAME.to_string(), oci_ref_name(full));
+                    }
+                    None => {
+                        ann.insert(ANNOTATION_REF_NAME.to_string(), "latest".to_string());
+                    }
+                }
+                entry(ann)
+            })
+            .collect();
+        let target = DirTarget::open(dest)?;
+        fill_layout_dir(&target, &all, entries).map_err(|e| target.relocate(e))?;
+        return target.commit(0o755);
+    }
     for n in &name_list {
         let mut e = serde_json::Map::new();
         e.insert("mediaType".into(), media_type.into());
