@@ -303,7 +303,16 @@ fn open_store(root: &Path) -> Result<Arc<Store>, String> {
 }
 
 pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
-    if args.quiet && !matches!(args.progress, ProgressMode::Auto | ProgressMode::Quiet) {
+    // A progress mode from BUILDKIT_PROGRESS yields to -q; one given with --progress
+    // contradicts it.
+    let progress_from_env = std::env::var("BUILDKIT_PROGRESS")
+        .ok()
+        .and_then(|v| ProgressMode::from_str(&v, true).ok())
+        == Some(args.progress);
+    if args.quiet
+        && !progress_from_env
+        && !matches!(args.progress, ProgressMode::Auto | ProgressMode::Quiet)
+    {
         return Err(err(format!(
             "progress={} and quiet cannot be used together",
             args.progress

@@ -42,7 +42,12 @@ fn quiet_prints_only_the_image_id() {
     let ctx = Context::new(&format!("FROM {BUSYBOX}\nLABEL quiet=yes\n"), &[]);
     let state = State::new();
     let iid = ctx.path().join("iid");
-    let o = state.build(&["-q", "--iidfile", iid.to_str().unwrap(), ctx.arg()]);
+    let o = state
+        .kiln()
+        .args(["build", "-q", "--iidfile", iid.to_str().unwrap(), ctx.arg()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run kiln");
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(stdout.trim(), std::fs::read_to_string(&iid).unwrap());
