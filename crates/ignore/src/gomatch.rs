@@ -10,7 +10,7 @@
 
 /// The pattern is malformed (Go's `filepath.ErrBadPattern`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BadPattern;
+pub struct BadPattern;
 
 /// Reports whether `name` matches the shell pattern `pattern`.
 ///
@@ -37,7 +37,9 @@ pub(crate) fn contains_wildcards(name: &str) -> bool {
     false
 }
 
-fn match_bytes(mut pattern: &[u8], mut name: &[u8]) -> Result<bool, BadPattern> {
+/// [`go_match`] on bytes: names need not be UTF-8 (an invalid byte is one
+/// `U+FFFD` rune).
+pub fn match_bytes(mut pattern: &[u8], mut name: &[u8]) -> Result<bool, BadPattern> {
     'pattern: while !pattern.is_empty() {
         let (star, chunk, rest) = scan_chunk(pattern);
         pattern = rest;

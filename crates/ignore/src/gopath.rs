@@ -6,7 +6,7 @@
 /// like Go's `filepath.Clean`: repeated `/` become one, `.` elements are dropped,
 /// `x/..` pairs are removed, `..` directly under the root is dropped, a trailing
 /// `/` is removed, and an empty result becomes `.`.
-pub(crate) fn clean(path: &str) -> String {
+pub fn clean(path: &str) -> String {
     if path.is_empty() {
         return ".".to_owned();
     }
@@ -74,7 +74,7 @@ pub(crate) fn dir(path: &str) -> String {
 
 /// Joins elements with `/` and cleans the result, like Go's `filepath.Join`;
 /// empty elements are ignored and an all-empty join is the empty string.
-pub(crate) fn join(elems: &[&str]) -> String {
+pub fn join(elems: &[&str]) -> String {
     let parts: Vec<&str> = elems.iter().copied().filter(|e| !e.is_empty()).collect();
     if parts.is_empty() {
         return String::new();

@@ -79,3 +79,10 @@ pub use follow::{FollowError, follow_links};
 pub use ignorefile::{BuildIgnore, IgnoreFileError, read_build_ignore, read_ignore_file};
 pub use pattern::{MatchInfo, Pattern, PatternError, PatternMatcher};
 pub use walk::{Entry, WalkError, WalkOptions, Walker, walk};
+
+/// Go's `filepath.Match` and `path/filepath` string functions with Go's exact
+/// results, which BuildKit's file operations apply to COPY sources too.
+pub mod go {
+    pub use crate::gomatch::{BadPattern, match_bytes as filepath_match};
+    pub use crate::gopath::{clean, join};
+}

@@ -95,44 +95,8 @@ impl BuildState {
     }
 }
 
-/// Go's `path.Clean`: lexical cleaning of a slash-separated path.
-pub(crate) fn clean_path(p: &str) -> String {
-    if p.is_empty() {
-        return ".".to_string();
-    }
-    let rooted = p.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|l| *l != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    let joined = out.join("/");
-    if rooted {
-        format!("/{joined}")
-    } else if joined.is_empty() {
-        ".".to_string()
-    } else {
-        joined
-    }
-}
-
-/// Go's `path.Join`: joins non-empty elements with `/` and cleans the result.
-pub(crate) fn join_path(parts: &[&str]) -> String {
-    let nonempty: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
-    if nonempty.is_empty() {
-        return String::new();
-    }
-    clean_path(&nonempty.join("/"))
-}
+/// Go's `path.Clean` and `path.Join` (slash-separated, as `filepath` on Unix).
+pub(crate) use kiln_ignore::go::{clean as clean_path, join as join_path};
 
 /// Go's `path.Base`.
 pub(crate) fn base_name(p: &str) -> String {

@@ -7,44 +7,7 @@
 //! these are ports of the Go functions rather than `std::path` equivalents,
 //! which normalise differently (`Path::components` drops a trailing `/`).
 
-/// `filepath.Clean`: the shortest equivalent path, lexically (`..` at the root
-/// stays at the root, an empty path is `.`).
-pub(crate) fn clean(path: &str) -> String {
-    if path.is_empty() {
-        return ".".to_string();
-    }
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|last| *last != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            comp => parts.push(comp),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
-
-/// `filepath.Join`: the non-empty elements joined with `/` and cleaned; empty
-/// if every element is empty.
-pub(crate) fn join(elems: &[&str]) -> String {
-    let non_empty: Vec<&str> = elems.iter().copied().filter(|e| !e.is_empty()).collect();
-    if non_empty.is_empty() {
-        return String::new();
-    }
-    clean(&non_empty.join("/"))
-}
+pub(crate) use kiln_ignore::go::{clean, join};
 
 /// `filepath.Split`: everything up to and including the last `/`, and the rest.
 pub(crate) fn split(path: &str) -> (&str, &str) {
