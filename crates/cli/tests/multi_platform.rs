@@ -6,6 +6,34 @@ use std::process::Command;
 
 use common::{Context, State, ready, text};
 
+/// The architectures of the platform index at `image` (a skopeo transport and
+/// reference), in order.
+fn index_archs(image: &str) -> Vec<String> {
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", image])
+        .output()
+        .expect("skopeo");
+    assert!(raw.status.success(), "{}", text(&raw));
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `architecture` of the config skopeo picks from `image` for `arch`.
+fn config_arch(image: &str, arch: &str) -> String {
+    let cfg = Command::new("skopeo")
+        .args(["inspect", "--override-arch", arch, "--config", image])
+        .output()
+        .expect("skopeo");
+    assert!(cfg.status.success(), "{}", text(&cfg));
+    let cfg: serde_json::Value = serde_json::from_slice(&cfg.stdout).unwrap();
+    cfg["architecture"].as_str().unwrap_or_default().to_string()
+}
+
 #[test]
 fn several_platforms_make_one_index() {
     if !ready("several_platforms_make_one_index") {
@@ -25,29 +53,10 @@ fn several_platforms_make_one_index() {
         ctx.arg(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw"])
-        .arg(format!("oci-archive:{}", out.display()))
-        .output()
-        .expect("skopeo");
-    assert!(raw.status.success(), "{}", text(&raw));
-    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
-    let archs: Vec<&str> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["platform"]["architecture"].as_str().unwrap())
-        .collect();
-    assert_eq!(archs, vec!["amd64", "arm64"]);
+    let image = format!("oci-archive:{}", out.display());
+    assert_eq!(index_archs(&image), ["amd64", "arm64"]);
     for arch in ["amd64", "arm64"] {
-        let cfg = Command::new("skopeo")
-            .args(["inspect", "--override-arch", arch, "--config"])
-            .arg(format!("oci-archive:{}", out.display()))
-            .output()
-            .expect("skopeo");
-        assert!(cfg.status.success(), "{}", text(&cfg));
-        let cfg: serde_json::Value = serde_json::from_slice(&cfg.stdout).unwrap();
-        assert_eq!(cfg["architecture"], arch);
+        assert_eq!(config_arch(&image, arch), arch);
     }
     // A docker tarball cannot hold a list, as with BuildKit.
     let o = state.build(&[
@@ -86,28 +95,9 @@ fn several_platforms_into_an_oci_layout_directory() {
         ctx.arg(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let raw = Command::new("skopeo")
-        .args(["inspect", "--raw"])
-        .arg(format!("oci:{}:v1", layout.display()))
-        .output()
-        .expect("skopeo");
-    assert!(raw.status.success(), "{}", text(&raw));
-    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
-    let archs: Vec<&str> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["platform"]["architecture"].as_str().unwrap())
-        .collect();
-    assert_eq!(archs, vec!["amd64", "arm64"]);
-    let cfg = Command::new("skopeo")
-        .args(["inspect", "--override-arch", "arm64", "--config"])
-        .arg(format!("oci:{}:v1", layout.display()))
-        .output()
-        .expect("skopeo");
-    assert!(cfg.status.success(), "{}", text(&cfg));
-    let cfg: serde_json::Value = serde_json::from_slice(&cfg.stdout).unwrap();
-    assert_eq!(cfg["architecture"], "arm64");
+    let image = format!("oci:{}:v1", layout.display());
+    assert_eq!(index_archs(&image), ["amd64", "arm64"]);
+    assert_eq!(config_arch(&image, "arm64"), "arm64");
     let top: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     assert_eq!(
