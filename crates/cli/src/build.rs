@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::ValueEnum;
-use kiln_frontend::convert::{ConvertError, ConvertOptions, NamedContext, convert};
+use kiln_frontend::convert::{
+    ConvertError, ConvertOptions, LintWarning, NamedContext, convert_checked,
+};
 use kiln_graph::{Definition, Platform};
 use kiln_registry::{Client, ClientConfig, DockerConfig};
 use kiln_solver::{EventSink, SolveError, SolveOptions, Solver};
@@ -302,6 +304,20 @@ fn open_store(root: &Path) -> Result<Arc<Store>, String> {
     })
 }
 
+/// The Dockerfile checks' warnings after the build, as buildx prints them (not in
+/// the quiet and rawjson modes).
+fn print_lint_warnings(warnings: &[LintWarning], mode: ProgressMode) {
+    if warnings.is_empty() || matches!(mode, ProgressMode::Quiet | ProgressMode::Rawjson) {
+        return;
+    }
+    let n = warnings.len();
+    eprintln!();
+    eprintln!(" {n} warning{} found:", if n == 1 { "" } else { "s" });
+    for w in warnings {
+        eprintln!(" - {}", w.short());
+    }
+}
+
 pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
     // A progress mode from BUILDKIT_PROGRESS yields to -q; one given with --progress
     // contradicts it.
@@ -448,6 +464,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
     // Convert each platform (base images are resolved as the frontend asks), or take
     // the graph given.
     let mut defs = Vec::new();
+    let mut warnings: Vec<LintWarning> = Vec::new();
     if let Some(g) = &args.graph {
         let bytes = std::fs::read(g).map_err(|e| err(format!("reading {}: {e}", g.display())))?;
         defs.push(
@@ -465,16 +482,23 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
             oci_layouts: oci_layouts.clone(),
         };
         let bytes = df.bytes.clone();
-        let def = tokio::task::spawn_blocking(move || convert(&bytes, &opts, &resolver))
-            .await
-            .map_err(|e| err(format!("converting the Dockerfile: {e}")))?
-            .map_err(|e: ConvertError| {
-                located(
-                    &df,
-                    &e.message,
-                    e.location.map(|l| (l.start_line, l.end_line)),
-                )
-            })?;
+        let (def, found) =
+            tokio::task::spawn_blocking(move || convert_checked(&bytes, &opts, &resolver))
+                .await
+                .map_err(|e| err(format!("converting the Dockerfile: {e}")))?
+                .map_err(|e: ConvertError| {
+                    located(
+                        &df,
+                        &e.message,
+                        e.location.map(|l| (l.start_line, l.end_line)),
+                    )
+                })?;
+        // Each platform runs the same checks: report each warning once.
+        for w in found {
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
         defs.push(def);
     }
     let def = merge_definitions(defs);
@@ -542,6 +566,7 @@ pub async fn run(root: PathBuf, args: BuildArgs) -> CliResult {
     drop(sink);
     drop(solver);
     let _ = renderer.await;
+    print_lint_warnings(&warnings, mode);
     if result.is_ok() && outputs.is_empty() && mode != ProgressMode::Quiet {
         eprintln!(
             "WARNING: No output specified with -o; the result is only kept in the build cache"

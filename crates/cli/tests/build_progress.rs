@@ -420,3 +420,39 @@ fn quiet_progress_prints_nothing_and_q_only_the_image_id() {
         text(&o)
     );
 }
+
+#[test]
+fn broken_dockerfile_checks_are_listed_after_the_build() {
+    if !ready("broken_dockerfile_checks_are_listed_after_the_build") {
+        return;
+    }
+    let ctx = Context::new(
+        &format!("FROM {BUSYBOX} as base\nENV A 1\nCMD echo hi\n"),
+        &[],
+    );
+    let state = State::new();
+    let o = state.build(&[ctx.arg()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = stderr(&o);
+    let list = err
+        .split_once(" 3 warnings found:\n")
+        .map(|(_, l)| l)
+        .unwrap_or_else(|| panic!("no warnings listed:\n{err}"));
+    let lines: Vec<&str> = list.lines().filter(|l| l.starts_with(" - ")).collect();
+    assert_eq!(
+        lines,
+        [
+            " - FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)",
+            " - LegacyKeyValueFormat: \"ENV key=value\" should be used instead of legacy \"ENV key value\" format (line 2)",
+            " - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 3)",
+        ]
+    );
+    // Skipped rules are not listed.
+    let ctx = Context::new(
+        &format!("# check=skip=all\nFROM {BUSYBOX} as base\nCMD echo hi\n"),
+        &[],
+    );
+    let o = state.build(&[ctx.arg()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", text(&o));
+}

@@ -16,6 +16,7 @@ use super::lint::{Linter, Rule, looks_like_secret};
 use super::state::{EnvList, base_name, clean_path, join_path};
 use super::{Cmd, ConvertError, Ctx, StageState, Stages, graph_location};
 use crate::gofmt;
+use crate::instructions::suggest;
 use crate::instructions::{
     self, AddCommand, ArgDef, Command, CopyCommand, HealthcheckCommand, Instruction, KeyValue,
     Location, MountType, RunCommand, RunMount, ShareMode, SourcesAndDest,
@@ -82,6 +83,7 @@ pub(crate) fn dispatch_stage(
 /// `UndefinedVar`.
 fn expand_checked(
     lint: &Linter,
+    line: usize,
     lex: &Lex,
     env: &EnvList,
     declared: &BTreeSet<String>,
@@ -94,18 +96,67 @@ fn expand_checked(
             (Err(e.to_string()), unmatched)
         }
     };
-    if unmatched.iter().any(|k| !declared.contains(k)) {
-        lint.run(Rule::UndefinedVar);
+    let undefined: Vec<&String> = unmatched
+        .iter()
+        .filter(|k| !declared.contains(*k))
+        .collect();
+    if !undefined.is_empty() {
+        let options = env.keys();
+        for name in undefined {
+            let message = format!("Usage of undefined variable '${name}'");
+            let message = match suggest::closest(name, &options, true) {
+                Some(m) => format!("{message} (did you mean ${m}?)"),
+                None => message,
+            };
+            lint.run(Rule::UndefinedVar, line, message);
+        }
     }
     result
 }
 
 /// `MultipleInstructionsDisallowed`: CMD, ENTRYPOINT or HEALTHCHECK given twice in a
-/// stage (only the last one counts).
-fn used_once(lint: &Linter, ds: &mut StageState, instruction: &'static str) {
-    if !ds.used_once.insert(instruction) {
-        lint.run(Rule::MultipleInstructionsDisallowed);
+/// stage (only the last one counts). The warning names the earlier one, which is the
+/// one ignored.
+fn used_once(lint: &Linter, ds: &mut StageState, ins: &Instruction, instruction: &'static str) {
+    let line = ins.location.start_line;
+    if let Some(earlier) = ds.used_once.insert(instruction, line) {
+        lint.run(
+            Rule::MultipleInstructionsDisallowed,
+            earlier,
+            format!(
+                "Multiple {} instructions should not be used in the same stage because only the last one will be used",
+                keyword_as_written(ins)
+            ),
+        );
     }
+}
+
+/// The instruction's keyword in the case the Dockerfile writes it (BuildKit's
+/// `Name()` of a command).
+fn keyword_as_written(ins: &Instruction) -> &str {
+    ins.code.split_whitespace().next().unwrap_or(&ins.name)
+}
+
+/// `LegacyKeyValueFormat`'s message.
+fn legacy_key_value(keyword: &str) -> String {
+    format!(
+        "\"{keyword} key=value\" should be used instead of legacy \"{keyword} key value\" format"
+    )
+}
+
+/// `SecretsUsedInArgOrEnv`'s message.
+fn secret_in(instruction: &str, key: &str) -> String {
+    format!(
+        "Do not use ARG or ENV instructions for sensitive data ({instruction} {})",
+        gofmt::quote(key)
+    )
+}
+
+/// `JSONArgsRecommended`'s message.
+fn json_args_recommended(keyword: &str) -> String {
+    format!(
+        "JSON arguments recommended for {keyword} to prevent unintended behavior related to OS signals"
+    )
 }
 
 /// The names the stage's ARG instructions declared so far.
@@ -127,10 +178,11 @@ fn dispatch(
     let lex = ctx.lex.clone();
     let lint = ctx.lint.clone();
     let declared = declared_args(&all.states[i]);
-    let x = |w: &str| expand_checked(&lint, &lex, &env, &declared, w);
+    let line = loc.start_line;
+    let x = |w: &str| expand_checked(&lint, line, &lex, &env, &declared, w);
     let mut raw_lex = Lex::new('\\');
     raw_lex.skip_process_quotes = true;
-    let raw = |w: &str| expand_checked(&lint, &raw_lex, &env, &declared, w);
+    let raw = |w: &str| expand_checked(&lint, line, &raw_lex, &env, &declared, w);
     match &cmd.ins.command {
         Command::Maintainer(m) => {
             let ds = &mut all.states[i];
@@ -146,10 +198,14 @@ fn dispatch(
         Command::Env(kvs) => {
             for kv in kvs {
                 if kv.no_delim {
-                    lint.run(Rule::LegacyKeyValueFormat);
+                    lint.run(
+                        Rule::LegacyKeyValueFormat,
+                        line,
+                        legacy_key_value(keyword_as_written(&cmd.ins)),
+                    );
                 }
                 if looks_like_secret(&kv.key) {
-                    lint.run(Rule::SecretsUsedInArgOrEnv);
+                    lint.run(Rule::SecretsUsedInArgOrEnv, line, secret_in("ENV", &kv.key));
                 }
             }
             let kvs = expand_kvs(kvs, &x).map_err(err)?;
@@ -163,8 +219,12 @@ fn dispatch(
             commit(ds, &msg, false, false, ctx.opts.source_date_epoch);
         }
         Command::Label(kvs) => {
-            if kvs.iter().any(|kv| kv.no_delim) {
-                lint.run(Rule::LegacyKeyValueFormat);
+            for _ in kvs.iter().filter(|kv| kv.no_delim) {
+                lint.run(
+                    Rule::LegacyKeyValueFormat,
+                    line,
+                    legacy_key_value(keyword_as_written(&cmd.ins)),
+                );
             }
             let kvs = expand_kvs(kvs, &x).map_err(err)?;
             let ds = &mut all.states[i];
@@ -183,7 +243,14 @@ fn dispatch(
             let ds = &mut all.states[i];
             // Only the stage's first WORKDIR is checked: fixing it fixes the rest.
             if !ds.workdir_set && !path.starts_with('/') {
-                lint.run(Rule::WorkdirRelativePath);
+                lint.run(
+                    Rule::WorkdirRelativePath,
+                    line,
+                    format!(
+                        "Relative workdir {} can have unexpected results if the base image changes",
+                        gofmt::quote(&path)
+                    ),
+                );
             }
             ds.workdir_set = true;
             dispatch_workdir(ctx, graph, ds, &path, Some(&cmd.ins)).map_err(err)?;
@@ -254,9 +321,13 @@ fn dispatch(
         }
         Command::Cmd(c) => {
             let ds = &mut all.states[i];
-            used_once(&lint, ds, "cmd");
+            used_once(&lint, ds, &cmd.ins, "cmd");
             if c.prepend_shell && ds.image.config.shell.is_empty() {
-                lint.run(Rule::JsonArgsRecommended);
+                lint.run(
+                    Rule::JsonArgsRecommended,
+                    line,
+                    json_args_recommended(keyword_as_written(&cmd.ins)),
+                );
             }
             let args = if c.prepend_shell {
                 with_shell(&ds.image, &c.args)
@@ -276,9 +347,13 @@ fn dispatch(
         }
         Command::Entrypoint(c) => {
             let ds = &mut all.states[i];
-            used_once(&lint, ds, "entrypoint");
+            used_once(&lint, ds, &cmd.ins, "entrypoint");
             if c.prepend_shell && ds.image.config.shell.is_empty() {
-                lint.run(Rule::JsonArgsRecommended);
+                lint.run(
+                    Rule::JsonArgsRecommended,
+                    line,
+                    json_args_recommended(keyword_as_written(&cmd.ins)),
+                );
             }
             let args = if c.prepend_shell {
                 with_shell(&ds.image, &c.args)
@@ -299,7 +374,7 @@ fn dispatch(
         }
         Command::Healthcheck(h) => {
             let ds = &mut all.states[i];
-            used_once(&lint, ds, "healthcheck");
+            used_once(&lint, ds, &cmd.ins, "healthcheck");
             ds.image.config.healthcheck = Some(Healthcheck {
                 test: h.test.clone(),
                 interval: h.interval,
@@ -321,7 +396,7 @@ fn dispatch(
             for p in ports {
                 words.extend(lex.process_words(p, &env).map_err(|e| err(e.to_string()))?);
             }
-            let parsed = parse_ports(&words, &lint).map_err(err)?;
+            let parsed = parse_ports(&words, &lint, line).map_err(err)?;
             let ds = &mut all.states[i];
             for p in &parsed {
                 ds.image
@@ -337,7 +412,7 @@ fn dispatch(
                 ctx.opts.source_date_epoch,
             );
         }
-        Command::Arg(defs) => dispatch_arg(ctx, &mut all.states[i], defs).map_err(err)?,
+        Command::Arg(defs) => dispatch_arg(ctx, &mut all.states[i], line, defs).map_err(err)?,
         Command::Run(r) => dispatch_run(ctx, graph, all, i, cmd, r)?,
         Command::Copy(c) => {
             let c = expand_copy(c, &x, &raw).map_err(err)?;
@@ -728,12 +803,21 @@ fn normalize_path(parent: &str, new: &str, keep_slash: bool) -> String {
     p
 }
 
-fn dispatch_arg(ctx: &Ctx<'_>, ds: &mut StageState, defs: &[ArgDef]) -> Result<(), String> {
+fn dispatch_arg(
+    ctx: &Ctx<'_>,
+    ds: &mut StageState,
+    line: usize,
+    defs: &[ArgDef],
+) -> Result<(), String> {
     let mut parts = Vec::new();
     for def in defs {
         let mut def = def.clone();
         if looks_like_secret(&def.key) {
-            ctx.lint.run(Rule::SecretsUsedInArgOrEnv);
+            ctx.lint.run(
+                Rule::SecretsUsedInArgOrEnv,
+                line,
+                secret_in("ARG", &def.key),
+            );
         }
         let build_value = ctx.opts.build_args.get(&def.key).cloned();
         if def.value.is_none()
@@ -746,7 +830,9 @@ fn dispatch_arg(ctx: &Ctx<'_>, ds: &mut StageState, defs: &[ArgDef]) -> Result<(
         } else if let Some(v) = &def.value {
             let env = ds.state.env.clone();
             let declared = declared_args(ds);
-            def.value = Some(expand_checked(&ctx.lint, &ctx.lex, &env, &declared, v)?);
+            def.value = Some(expand_checked(
+                &ctx.lint, line, &ctx.lex, &env, &declared, v,
+            )?);
         }
         if let Some(v) = &def.value {
             ds.state.env.add_or_replace(&def.key, v);
@@ -938,7 +1024,8 @@ fn dispatch_run(
     let mut first_ssh_target: Option<String> = None;
     for (mi, raw) in r.mounts.iter().enumerate() {
         let declared = declared_args(&all.states[i]);
-        let mut expander = |w: &str| expand_checked(&ctx.lint, &ctx.lex, &env, &declared, w);
+        let mut expander =
+            |w: &str| expand_checked(&ctx.lint, loc.start_line, &ctx.lex, &env, &declared, w);
         let m = instructions::parse_mount(raw, Some(&mut expander)).map_err(err)?;
         let source_stage = cmd.sources.get(mi).copied().flatten();
         match m.kind {
@@ -1437,7 +1524,15 @@ fn dispatch_copy(
             actions.push(FileAction::Copy(a));
         } else {
             if matches!(cfg.source, CopySource::Context) && copies_ignored_path(ctx, &src) {
-                ctx.lint.run(Rule::CopyIgnoredFile);
+                ctx.lint.run(
+                    Rule::CopyIgnoredFile,
+                    loc.start_line,
+                    format!(
+                        "Attempting to {} file {} that is excluded by .dockerignore",
+                        if cfg.is_add { "Add" } else { "Copy" },
+                        gofmt::quote(&src)
+                    ),
+                );
             }
             let mut src = src;
             let mut patterns = Vec::new();

@@ -5,23 +5,38 @@ use super::lint::{Linter, Rule};
 
 /// Expands port specs into `port/proto` entries, in order, running BuildKit's checks
 /// on them (`ExposeProtoCasing`, `ExposeInvalidFormat`).
-pub(crate) fn parse_ports(ports: &[String], lint: &Linter) -> Result<Vec<String>, String> {
+/// `line` is the EXPOSE's, for the checks' warnings.
+pub(crate) fn parse_ports(
+    ports: &[String],
+    lint: &Linter,
+    line: usize,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for p in ports {
-        out.extend(parse_port(p, lint)?);
+        out.extend(parse_port(p, lint, line)?);
     }
     Ok(out)
 }
 
-fn parse_port(raw: &str, lint: &Linter) -> Result<Vec<String>, String> {
+fn parse_port(raw: &str, lint: &Linter, line: usize) -> Result<Vec<String>, String> {
     let (ip, host_port, container_port) = split_parts(raw);
     let (proto, container_port) =
         split_proto_port(&container_port).map_err(|e| format!("invalid port: {raw:?}: {e}"))?;
     if proto != proto.to_lowercase() {
-        lint.run(Rule::ExposeProtoCasing);
+        lint.run(
+            Rule::ExposeProtoCasing,
+            line,
+            format!("Defined protocol '{raw}' in EXPOSE instruction should be lowercase"),
+        );
     }
     if !ip.is_empty() || !host_port.is_empty() {
-        lint.run(Rule::ExposeInvalidFormat);
+        lint.run(
+            Rule::ExposeInvalidFormat,
+            line,
+            format!(
+                "EXPOSE instruction should not define an IP address or host-port mapping, found '{raw}'"
+            ),
+        );
     }
     let mut ip = ip;
     if ip.starts_with('[') {
@@ -114,17 +129,21 @@ mod tests {
 
     fn ports(v: &[&str]) -> Result<Vec<String>, String> {
         let lint = Linter::default();
-        parse_ports(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &lint)
+        parse_ports(
+            &v.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &lint,
+            1,
+        )
     }
 
     #[test]
     fn proto_casing_and_host_parts_are_checked() {
         let lint = Linter::default();
         let ports: Vec<String> = ["80", "53/udp"].map(String::from).to_vec();
-        parse_ports(&ports, &lint).unwrap();
+        parse_ports(&ports, &lint, 1).unwrap();
         assert!(lint.broken().is_empty());
-        parse_ports(&["443/TCP".to_string()], &lint).unwrap();
-        parse_ports(&["8080:80".to_string()], &lint).unwrap();
+        parse_ports(&["443/TCP".to_string()], &lint, 1).unwrap();
+        parse_ports(&["8080:80".to_string()], &lint, 1).unwrap();
         assert_eq!(
             lint.broken(),
             [Rule::ExposeProtoCasing, Rule::ExposeInvalidFormat]

@@ -1,8 +1,7 @@
-//! BuildKit's Dockerfile checks (its `linter` package) as far as they decide whether a
-//! build succeeds: with `# check=error=true` (or the build arg
-//! `BUILDKIT_DOCKERFILE_CHECK=error=true`) a Dockerfile that breaks a rule fails with
-//! `lint violation found for rules: ...`. Without `error=true` the checks change
-//! nothing, and kiln does not print them as warnings.
+//! BuildKit's Dockerfile checks (its `linter` package): each broken rule is a
+//! [`LintWarning`] in BuildKit's words, with the line it concerns; with
+//! `# check=error=true` (or the build arg `BUILDKIT_DOCKERFILE_CHECK=error=true`) a
+//! Dockerfile that breaks a rule fails with `lint violation found for rules: ...`.
 //!
 //! [`LintConfig::parse`] reads the check options (`skip=A,B;error=true;experimental=C`)
 //! and the conversion calls [`Linter::run`] where BuildKit's frontend runs each rule;
@@ -144,11 +143,34 @@ fn parse_go_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// A rule a Dockerfile broke, as BuildKit reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintWarning {
+    /// The rule's name, as `# check=skip=` takes it (`JSONArgsRecommended`).
+    pub rule: &'static str,
+    /// What is wrong, in BuildKit's words.
+    pub message: String,
+    /// The Dockerfile line it concerns; 0 when none.
+    pub line: usize,
+}
+
+impl LintWarning {
+    /// BuildKit's one-line form: `Rule: message (line N)`.
+    pub fn short(&self) -> String {
+        if self.line > 0 {
+            format!("{}: {} (line {})", self.rule, self.message, self.line)
+        } else {
+            format!("{}: {}", self.rule, self.message)
+        }
+    }
+}
+
 /// Runs rules and remembers which ones a Dockerfile broke.
 #[derive(Debug, Default)]
 pub(crate) struct Linter {
     config: LintConfig,
     broken: RefCell<Vec<Rule>>,
+    warnings: RefCell<Vec<LintWarning>>,
 }
 
 impl Linter {
@@ -156,11 +178,13 @@ impl Linter {
         Linter {
             config,
             broken: RefCell::new(Vec::new()),
+            warnings: RefCell::new(Vec::new()),
         }
     }
 
-    /// Records that the Dockerfile broke `rule`, unless the rule is skipped.
-    pub(crate) fn run(&self, rule: Rule) {
+    /// Records that the Dockerfile broke `rule` at `line` (0: no line), `message`
+    /// saying how, unless the rule is skipped.
+    pub(crate) fn run(&self, rule: Rule, line: usize, message: impl Into<String>) {
         let off = if rule.experimental() {
             !self.config.experimental_all && !self.config.experimental.contains(rule.name())
         } else {
@@ -170,6 +194,16 @@ impl Linter {
             return;
         }
         self.broken.borrow_mut().push(rule);
+        self.warnings.borrow_mut().push(LintWarning {
+            rule: rule.name(),
+            message: message.into(),
+            line,
+        });
+    }
+
+    /// The warnings so far, in the order the rules were broken.
+    pub(crate) fn warnings(&self) -> Vec<LintWarning> {
+        self.warnings.borrow().clone()
     }
 
     /// The build's failure when checks are errors and a rule was broken.
@@ -202,10 +236,11 @@ impl Linter {
 
 /// `ConsistentInstructionCasing` for keywords as written: each must be all lower or all
 /// upper case, and of the case most keywords of the Dockerfile use.
-pub(crate) fn check_keyword_casing(lint: &Linter, keywords: &[&str]) {
+/// `keywords` are the keywords with their lines.
+pub(crate) fn check_keyword_casing(lint: &Linter, keywords: &[(&str, usize)]) {
     let consistent = |k: &str| k == k.to_lowercase() || k == k.to_uppercase();
     let (mut lower, mut upper) = (0, 0);
-    for k in keywords.iter().filter(|k| consistent(k)) {
+    for (k, _) in keywords.iter().filter(|(k, _)| consistent(k)) {
         if k.to_lowercase() == **k {
             lower += 1;
         } else {
@@ -213,14 +248,23 @@ pub(crate) fn check_keyword_casing(lint: &Linter, keywords: &[&str]) {
         }
     }
     let majority_lower = lower > upper;
-    for k in keywords {
+    for &(k, line) in keywords {
         let wrong = if majority_lower {
-            k.to_lowercase() != **k
+            k.to_lowercase() != k
         } else {
-            k.to_uppercase() != **k
+            k.to_uppercase() != k
         };
         if wrong {
-            lint.run(Rule::ConsistentInstructionCasing);
+            let casing = if majority_lower {
+                "lowercase"
+            } else {
+                "uppercase"
+            };
+            lint.run(
+                Rule::ConsistentInstructionCasing,
+                line,
+                format!("Command '{k}' should match the case of the command majority ({casing})"),
+            );
         }
     }
 }
@@ -240,14 +284,31 @@ pub(crate) fn from_as_casing_matches(from: &str, as_keyword: &str) -> bool {
 }
 
 /// `InvalidDefinitionDescription`: a description comment above a named stage or an
-/// ARG must start with one of the names it describes.
-pub(crate) fn check_description(lint: &Linter, names: &[String], comments: &[String]) {
-    let (Some(last), false) = (comments.last(), names.is_empty()) else {
+/// ARG (`instruction`, at `line`) must start with one of the names it describes.
+pub(crate) fn check_description(
+    lint: &Linter,
+    instruction: &str,
+    line: usize,
+    names: &[String],
+    comments: &[String],
+) {
+    let (Some(last), Some(first_name)) = (comments.last(), names.first()) else {
         return;
     };
     let first_word = last.split(' ').next().unwrap_or("");
     if !names.iter().any(|n| n == first_word) {
-        lint.run(Rule::InvalidDefinitionDescription);
+        let example = if names.len() > 1 {
+            "<arg_key>"
+        } else {
+            first_name
+        };
+        lint.run(
+            Rule::InvalidDefinitionDescription,
+            line,
+            format!(
+                "Comment for {instruction} should follow the format: `# {example} <description>`"
+            ),
+        );
     }
 }
 
@@ -300,28 +361,28 @@ mod tests {
     #[test]
     fn broken_rules_fail_only_with_error_true_and_unless_skipped() {
         let lint = Linter::new(LintConfig::parse("skip=FromAsCasing").unwrap());
-        lint.run(Rule::FromAsCasing);
-        lint.run(Rule::MaintainerDeprecated);
+        lint.run(Rule::FromAsCasing, 1, "");
+        lint.run(Rule::MaintainerDeprecated, 1, "");
         assert_eq!(lint.error(), None);
         let lint = Linter::new(LintConfig::parse("skip=FromAsCasing;error=true").unwrap());
-        lint.run(Rule::FromAsCasing);
+        lint.run(Rule::FromAsCasing, 1, "");
         assert_eq!(lint.error(), None);
-        lint.run(Rule::MaintainerDeprecated);
-        lint.run(Rule::JsonArgsRecommended);
-        lint.run(Rule::MaintainerDeprecated);
+        lint.run(Rule::MaintainerDeprecated, 1, "");
+        lint.run(Rule::JsonArgsRecommended, 1, "");
+        lint.run(Rule::MaintainerDeprecated, 1, "");
         assert_eq!(
             lint.error().unwrap(),
             "lint violation found for rules: MaintainerDeprecated, JSONArgsRecommended"
         );
         let lint = Linter::new(LintConfig::parse("skip=all;error=true").unwrap());
-        lint.run(Rule::UndefinedVar);
-        lint.run(Rule::CopyIgnoredFile);
+        lint.run(Rule::UndefinedVar, 1, "");
+        lint.run(Rule::CopyIgnoredFile, 1, "");
         assert_eq!(lint.error(), None);
         // Experimental rules run when named, even with skip=all.
         let lint = Linter::new(
             LintConfig::parse("skip=all;experimental=CopyIgnoredFile;error=true").unwrap(),
         );
-        lint.run(Rule::CopyIgnoredFile);
+        lint.run(Rule::CopyIgnoredFile, 1, "");
         assert_eq!(
             lint.error().unwrap(),
             "lint violation found for rules: CopyIgnoredFile"
@@ -331,14 +392,18 @@ mod tests {
     #[test]
     fn keyword_casing_follows_the_majority() {
         let lint = Linter::new(LintConfig::default());
-        check_keyword_casing(&lint, &["FROM", "RUN", "copy"]);
+        check_keyword_casing(&lint, &[("FROM", 1), ("RUN", 2), ("copy", 3)]);
+        assert_eq!(lint.broken(), [Rule::ConsistentInstructionCasing]);
+        assert_eq!(
+            lint.warnings()[0].short(),
+            "ConsistentInstructionCasing: Command 'copy' should match the case of the command majority (uppercase) (line 3)"
+        );
+        let lint = Linter::new(LintConfig::default());
+        check_keyword_casing(&lint, &[("from", 1), ("run", 2), ("Copy", 3)]);
         assert_eq!(lint.broken(), [Rule::ConsistentInstructionCasing]);
         let lint = Linter::new(LintConfig::default());
-        check_keyword_casing(&lint, &["from", "run", "Copy"]);
-        assert_eq!(lint.broken(), [Rule::ConsistentInstructionCasing]);
-        let lint = Linter::new(LintConfig::default());
-        check_keyword_casing(&lint, &["FROM", "RUN"]);
-        check_keyword_casing(&lint, &["from", "run"]);
+        check_keyword_casing(&lint, &[("FROM", 1), ("RUN", 2)]);
+        check_keyword_casing(&lint, &[("from", 1), ("run", 2)]);
         assert!(lint.broken().is_empty());
     }
 
@@ -346,12 +411,45 @@ mod tests {
     fn descriptions_start_with_the_name() {
         let lint = Linter::new(LintConfig::parse("experimental=all").unwrap());
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        check_description(&lint, &names(&["base"]), &names(&["base image for all"]));
-        check_description(&lint, &names(&["a", "b"]), &names(&["x", "b sets b"]));
-        check_description(&lint, &names(&["base"]), &[]);
+        check_description(
+            &lint,
+            "FROM",
+            1,
+            &names(&["base"]),
+            &names(&["base image for all"]),
+        );
+        check_description(
+            &lint,
+            "FROM",
+            1,
+            &names(&["a", "b"]),
+            &names(&["x", "b sets b"]),
+        );
+        check_description(&lint, "FROM", 1, &names(&["base"]), &[]);
         assert!(lint.broken().is_empty());
-        check_description(&lint, &names(&["base"]), &names(&["the base image"]));
+        check_description(
+            &lint,
+            "FROM",
+            1,
+            &names(&["base"]),
+            &names(&["the base image"]),
+        );
         assert_eq!(lint.broken(), [Rule::InvalidDefinitionDescription]);
+        check_description(
+            &lint,
+            "ARG",
+            4,
+            &names(&["a", "b"]),
+            &names(&["sets a and b"]),
+        );
+        let shorts: Vec<String> = lint.warnings().iter().map(LintWarning::short).collect();
+        assert_eq!(
+            shorts,
+            [
+                "InvalidDefinitionDescription: Comment for FROM should follow the format: `# base <description>` (line 1)",
+                "InvalidDefinitionDescription: Comment for ARG should follow the format: `# <arg_key> <description>` (line 4)",
+            ]
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@ mod git;
 pub(crate) mod lint;
 mod state;
 
+pub use lint::LintWarning;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kiln_graph::{
@@ -20,6 +22,7 @@ use kiln_graph::{
     SourceOp, Target, VertexMeta,
 };
 
+use crate::gofmt;
 use crate::instructions::{self, ArgDef, Command, Instruction, Location, Stage};
 use crate::parser;
 use crate::shell::{EnvGetter, Lex};
@@ -219,7 +222,7 @@ pub(crate) struct StageState {
     pub(crate) cmd_set: bool,
     /// CMD, ENTRYPOINT and HEALTHCHECK seen in this stage, for the check that each
     /// appears once.
-    pub(crate) used_once: BTreeSet<&'static str>,
+    pub(crate) used_once: BTreeMap<&'static str, usize>,
 }
 
 impl StageState {
@@ -245,7 +248,7 @@ impl StageState {
             cmd_is_onbuild: false,
             workdir_set: false,
             cmd_set: false,
-            used_once: BTreeSet::new(),
+            used_once: BTreeMap::new(),
         }
     }
 
@@ -317,6 +320,16 @@ pub fn convert(
     opts: &ConvertOptions,
     resolver: &dyn ImageResolver,
 ) -> Result<Definition, ConvertError> {
+    convert_checked(dockerfile, opts, resolver).map(|(definition, _)| definition)
+}
+
+/// [`convert`], also giving the warnings of BuildKit's Dockerfile checks, in the
+/// order BuildKit finds them.
+pub fn convert_checked(
+    dockerfile: &[u8],
+    opts: &ConvertOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<(Definition, Vec<LintWarning>), ConvertError> {
     if dockerfile.is_empty() {
         return Err(ConvertError::new("the Dockerfile cannot be empty"));
     }
@@ -330,8 +343,12 @@ pub fn convert(
     })?;
     let instructions::Parsed { stages, meta_args } =
         instructions::parse(&parsed.nodes).map_err(|e| ConvertError::at(e.message, e.location))?;
-    if !parsed.warnings.is_empty() {
-        linter.run(lint::Rule::NoEmptyContinuation);
+    for w in &parsed.warnings {
+        linter.run(
+            lint::Rule::NoEmptyContinuation,
+            w.line,
+            "Empty continuation line",
+        );
     }
     lint_nodes(&linter, &parsed.nodes);
     if stages.is_empty() {
@@ -386,7 +403,12 @@ pub fn convert(
             .lex
             .process_word(&st.base_name, &ctx.global_args)
             .map_err(|e| ConvertError::at(e.to_string(), st.location))?;
-        report_undefined_from_args(&ctx.lint, &name_match.unmatched, &from_arg_keys);
+        report_undefined_from_args(
+            &ctx.lint,
+            st.location.start_line,
+            &name_match.unmatched,
+            &from_arg_keys,
+        );
         if name_match.result.is_empty() {
             return Err(ConvertError::at(
                 format!("base name ({}) should not be blank", st.base_name),
@@ -403,8 +425,9 @@ pub fn convert(
                     ds.stage.location,
                 )
             })?;
-            report_undefined_from_args(&ctx.lint, &m.unmatched, &from_arg_keys);
-            lint_from_platform(&ctx, &ds.stage.name, &m);
+            let line = ds.stage.location.start_line;
+            report_undefined_from_args(&ctx.lint, line, &m.unmatched, &from_arg_keys);
+            lint_from_platform(&ctx, line, &ds.stage.name, &v, &m);
             if m.result.is_empty() {
                 return Err(ConvertError::at(
                     format!("empty platform value from expression {v}"),
@@ -552,11 +575,12 @@ pub fn convert(
     let platform = t.image.platform();
     let image = t.image.clone();
     let root = t.state.root.clone();
-    Ok(graph.finish(vec![Target {
+    let definition = graph.finish(vec![Target {
         platform,
         root,
         image,
-    }]))
+    }]);
+    Ok((definition, ctx.lint.warnings()))
 }
 
 /// The check options: the `BUILDKIT_DOCKERFILE_CHECK` build arg if given, else the
@@ -579,32 +603,50 @@ fn lint_config(dockerfile: &[u8], opts: &ConvertOptions) -> Result<lint::LintCon
 /// The checks BuildKit makes while reading instructions: MAINTAINER, the casing of
 /// `FROM ... AS name`, and keywords of one case throughout the stages.
 fn lint_nodes(lint: &lint::Linter, nodes: &[parser::Node]) {
-    let mut keywords: Vec<&str> = Vec::new();
+    let mut keywords: Vec<(&str, usize)> = Vec::new();
     let mut in_stages = false;
     for node in nodes {
+        let line = node.start_line;
         match node.keyword.as_str() {
-            "maintainer" => lint.run(lint::Rule::MaintainerDeprecated),
+            "maintainer" => lint.run(
+                lint::Rule::MaintainerDeprecated,
+                line,
+                "Maintainer instruction is deprecated in favor of using label",
+            ),
             "arg" => {
                 let keys: Vec<String> = node
                     .args
                     .iter()
                     .map(|a| a.split_once('=').map_or(a.as_str(), |(k, _)| k).to_string())
                     .collect();
-                lint::check_description(lint, &keys, &node.prev_comment);
+                lint::check_description(lint, "ARG", line, &keys, &node.prev_comment);
             }
             "from" => {
                 in_stages = true;
                 if node.args.len() == 3 {
                     lint::check_description(
                         lint,
+                        "FROM",
+                        line,
                         &[node.args[2].to_lowercase()],
                         &node.prev_comment,
                     );
                     if node.args[2] != node.args[2].to_lowercase() {
-                        lint.run(lint::Rule::StageNameCasing);
+                        lint.run(
+                            lint::Rule::StageNameCasing,
+                            line,
+                            format!("Stage name '{}' should be lowercase", node.args[2]),
+                        );
                     }
                     if !lint::from_as_casing_matches(&node.keyword_as_written, &node.args[1]) {
-                        lint.run(lint::Rule::FromAsCasing);
+                        lint.run(
+                            lint::Rule::FromAsCasing,
+                            line,
+                            format!(
+                                "'{}' and '{}' keywords' casing do not match",
+                                node.args[1], node.keyword_as_written
+                            ),
+                        );
                     }
                 }
             }
@@ -612,7 +654,7 @@ fn lint_nodes(lint: &lint::Linter, nodes: &[parser::Node]) {
         }
         // ARGs before the first FROM belong to no stage and are not counted.
         if in_stages {
-            keywords.push(&node.keyword_as_written);
+            keywords.push((&node.keyword_as_written, line));
         }
     }
     lint::check_keyword_casing(lint, &keywords);
@@ -622,11 +664,26 @@ fn lint_nodes(lint: &lint::Linter, nodes: &[parser::Node]) {
 fn lint_stage_names(lint: &lint::Linter, stages: &[Stage]) {
     let mut seen = BTreeSet::new();
     for st in stages.iter().filter(|s| !s.name.is_empty()) {
+        let line = st.location.start_line;
         if st.name == SCRATCH || st.name == "context" {
-            lint.run(lint::Rule::ReservedStageName);
+            lint.run(
+                lint::Rule::ReservedStageName,
+                line,
+                format!(
+                    "Stage name should not use the same name as reserved stage {}",
+                    gofmt::quote(&st.name)
+                ),
+            );
         }
         if !seen.insert(st.name.as_str()) {
-            lint.run(lint::Rule::DuplicateStageName);
+            lint.run(
+                lint::Rule::DuplicateStageName,
+                line,
+                format!(
+                    "Duplicate stage name {}, stage names should be unique",
+                    gofmt::quote(&st.name)
+                ),
+            );
         }
     }
 }
@@ -649,7 +706,14 @@ fn lint_default_base_names(
             return;
         };
         if m.result.is_empty() || resolver.normalize(&m.result).is_err() {
-            lint.run(lint::Rule::InvalidDefaultArgInFrom);
+            lint.run(
+                lint::Rule::InvalidDefaultArgInFrom,
+                st.location.start_line,
+                format!(
+                    "Default value for ARG {} results in empty or invalid base image name",
+                    st.base_name
+                ),
+            );
         }
     }
 }
@@ -658,24 +722,47 @@ fn lint_default_base_names(
 /// builtin one.
 fn report_undefined_from_args(
     lint: &lint::Linter,
+    line: usize,
     unmatched: &BTreeSet<String>,
     known: &BTreeSet<String>,
 ) {
-    if unmatched.iter().any(|k| !known.contains(k)) {
-        lint.run(lint::Rule::UndefinedArgInFrom);
+    let options: Vec<String> = known.iter().cloned().collect();
+    for arg in unmatched.iter().filter(|k| !known.contains(*k)) {
+        lint.run(
+            lint::Rule::UndefinedArgInFrom,
+            line,
+            instructions::suggest::with_suggestion(
+                format!("FROM argument '{arg}' is not declared"),
+                arg,
+                &options,
+                true,
+            ),
+        );
     }
 }
 
 /// `RedundantTargetPlatform` (`--platform=$TARGETPLATFORM`) and
 /// `FromPlatformFlagConstDisallowed` (a constant platform the stage name does not
 /// mention).
-fn lint_from_platform(ctx: &Ctx<'_>, stage_name: &str, m: &crate::shell::ProcessWordResult) {
+fn lint_from_platform(
+    ctx: &Ctx<'_>,
+    line: usize,
+    stage_name: &str,
+    platform_flag: &str,
+    m: &crate::shell::ProcessWordResult,
+) {
     if m.matched.len() == 1
         && m.unmatched.is_empty()
         && m.matched.contains("TARGETPLATFORM")
         && ctx.global_args.get("TARGETPLATFORM").as_deref() == Some(m.result.as_str())
     {
-        ctx.lint.run(lint::Rule::RedundantTargetPlatform);
+        ctx.lint.run(
+            lint::Rule::RedundantTargetPlatform,
+            line,
+            format!(
+                "Setting platform to predefined {platform_flag} in FROM is redundant as this is the default behavior"
+            ),
+        );
     }
     if m.matched.is_empty()
         && m.unmatched.is_empty()
@@ -683,7 +770,14 @@ fn lint_from_platform(ctx: &Ctx<'_>, stage_name: &str, m: &crate::shell::Process
         && !stage_name.contains(&p.os)
         && !stage_name.contains(&p.architecture)
     {
-        ctx.lint.run(lint::Rule::FromPlatformFlagConstDisallowed);
+        ctx.lint.run(
+            lint::Rule::FromPlatformFlagConstDisallowed,
+            line,
+            format!(
+                "FROM --platform flag should not use constant value {}",
+                gofmt::quote(&m.result)
+            ),
+        );
     }
 }
 
@@ -940,7 +1034,20 @@ fn resolve_stage_inner(
     }
     let is_scratch = img.rootfs.diff_ids.is_empty() && img.history.iter().all(|h| h.empty_layer);
     if !is_scratch && (img.os != platform.os || img.architecture != platform.architecture) {
-        ctx.lint.run(lint::Rule::InvalidBaseImagePlatform);
+        let actual = Platform {
+            os: img.os.clone(),
+            architecture: img.architecture.clone(),
+            variant: Some(img.variant.clone()).filter(|v| !v.is_empty()),
+        };
+        ctx.lint.run(
+            lint::Rule::InvalidBaseImagePlatform,
+            all.states[i].stage.location.start_line,
+            format!(
+                "Base image {orig_name} was pulled with platform {}, expected {} for current build",
+                gofmt::quote(&actual.to_string()),
+                gofmt::quote(&platform.to_string())
+            ),
+        );
     }
     let ds = &mut all.states[i];
     ds.stage.base_name = resolved.reference.clone();

@@ -651,3 +651,43 @@ fn a_base_image_of_another_platform_breaks_a_check() {
     let df = b"# check=error=true\nFROM --platform=linux/amd64 busybox AS amd64\n";
     convert(df, &opts(), &Amd64Only).unwrap();
 }
+
+#[test]
+fn broken_checks_are_warnings_in_buildkits_words_with_their_lines() {
+    let df = "\
+FROM busybox as Base
+MAINTAINER me
+ENV PASSWORD secret
+LABEL a b
+WORKDIR app
+EXPOSE 80/TcP 127.0.0.1:80:80
+ENV X=$PAHT
+ARG auth=1
+CMD echo a
+CMD [\"b\"]
+FROM --platform=linux/amd64 base AS scratch
+";
+    let (_, warnings) = convert_checked(df.as_bytes(), &opts(), &FakeResolver::default()).unwrap();
+    let shorts: Vec<String> = warnings.iter().map(LintWarning::short).collect();
+    assert_eq!(
+        shorts,
+        [
+            "StageNameCasing: Stage name 'Base' should be lowercase (line 1)",
+            "FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)",
+            "MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 2)",
+            "ReservedStageName: Stage name should not use the same name as reserved stage \"scratch\" (line 11)",
+            "FromPlatformFlagConstDisallowed: FROM --platform flag should not use constant value \"linux/amd64\" (line 11)",
+            "LegacyKeyValueFormat: \"ENV key=value\" should be used instead of legacy \"ENV key value\" format (line 3)",
+            "SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ENV \"PASSWORD\") (line 3)",
+            "LegacyKeyValueFormat: \"LABEL key=value\" should be used instead of legacy \"LABEL key value\" format (line 4)",
+            "WorkdirRelativePath: Relative workdir \"app\" can have unexpected results if the base image changes (line 5)",
+            // EXPOSE's ports are sorted first, as BuildKit sorts them.
+            "ExposeInvalidFormat: EXPOSE instruction should not define an IP address or host-port mapping, found '127.0.0.1:80:80' (line 6)",
+            "ExposeProtoCasing: Defined protocol '80/TcP' in EXPOSE instruction should be lowercase (line 6)",
+            "UndefinedVar: Usage of undefined variable '$PAHT' (did you mean $PATH?) (line 7)",
+            "SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ARG \"auth\") (line 8)",
+            "JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 9)",
+            "MultipleInstructionsDisallowed: Multiple CMD instructions should not be used in the same stage because only the last one will be used (line 9)",
+        ]
+    );
+}
