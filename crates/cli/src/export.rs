@@ -10,7 +10,7 @@ use kiln_exporter::{
     Destination, ExportLayer, Image, ImageSpec, OutputSpec, PushProgress, assemble, push,
     push_multi, write_docker, write_local, write_oci, write_oci_multi, write_tar,
 };
-use kiln_graph::{Definition, Digest, History};
+use kiln_graph::{Definition, Digest, History, Platform};
 use kiln_layer::Compression;
 use kiln_registry::{Client, Reference};
 use kiln_solver::{Event, EventSink, Output, Progress};
@@ -464,12 +464,7 @@ async fn export_multi(
                 let step = Step::start(sink, "exporting to client directory");
                 let mut r = Ok(());
                 for (t, layers) in &per_target {
-                    let p = &t.platform;
-                    let mut dir_name = format!("{}_{}", p.os, p.architecture);
-                    if let Some(v) = &p.variant {
-                        dir_name.push('_');
-                        dir_name.push_str(v);
-                    }
+                    let dir_name = platform_dir_name(&t.platform);
                     if let Err(e) = std::fs::create_dir_all(dest) {
                         r = Err(err(format!("creating {}: {e}", dest.display())));
                         break;
@@ -485,10 +480,38 @@ async fn export_multi(
                 }
                 step.done(r)?;
             }
-            OutputSpec::Tar { .. } => {
-                return Err(err(
-                    "type=tar exports one platform; use type=local or type=oci for several",
-                ));
+            OutputSpec::Tar {
+                dest,
+                source_date_epoch,
+                ..
+            } => {
+                // One tarball holding a directory per platform, as type=local writes
+                // them: staged in the store, then written as one tar.
+                let step = Step::start(sink, "exporting to client tarball");
+                let e = source_date_epoch.or(epoch);
+                let r = async {
+                    let staging = worker.store().work_dir().map_err(err)?;
+                    let platforms = staging.path().join("platforms");
+                    std::fs::create_dir(&platforms)
+                        .map_err(|e| err(format!("creating {}: {e}", platforms.display())))?;
+                    for (t, layers) in &per_target {
+                        let d = platforms.join(platform_dir_name(&t.platform));
+                        export_fs(worker, layers, &step.progress(), move |root| {
+                            write_local(root, &d, e).map_err(err)
+                        })
+                        .await?;
+                    }
+                    let dest = dest_path(dest);
+                    tokio::task::spawn_blocking(move || {
+                        let written = write_tar(&platforms, &dest, e).map_err(err);
+                        drop(staging);
+                        written
+                    })
+                    .await
+                    .map_err(|e| err(format!("writing the tarball: {e}")))?
+                }
+                .await;
+                step.done(r)?;
             }
             OutputSpec::Docker { .. } => {
                 return Err(err(
@@ -537,6 +560,17 @@ async fn export_multi(
         }
     }
     Ok(())
+}
+
+/// The directory of one platform's files in a multi-platform local or tar output
+/// (`linux_arm64_v8`), as buildx names it.
+fn platform_dir_name(p: &Platform) -> String {
+    let mut name = format!("{}_{}", p.os, p.architecture);
+    if let Some(v) = &p.variant {
+        name.push('_');
+        name.push_str(v);
+    }
+    name
 }
 
 fn dest_path(d: &Destination) -> std::path::PathBuf {

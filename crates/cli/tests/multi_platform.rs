@@ -109,3 +109,48 @@ fn several_platforms_into_an_oci_layout_directory() {
         "v1"
     );
 }
+
+#[test]
+fn several_platforms_into_one_tarball_of_platform_directories() {
+    if !ready("several_platforms_into_one_tarball_of_platform_directories") {
+        return;
+    }
+    let ctx = Context::new(
+        "FROM scratch\nARG TARGETARCH\nCOPY hello.txt /hello-$TARGETARCH.txt\n",
+        &[("hello.txt", "hi\n")],
+    );
+    let state = State::new();
+    let out = ctx.path().join("fs.tar");
+    let o = state.build(&[
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        &format!("type=tar,dest={}", out.display()),
+        ctx.arg(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(&out)
+        .output()
+        .expect("tar");
+    assert!(listing.status.success(), "{}", text(&listing));
+    let names: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "linux_amd64/",
+            "linux_amd64/hello-amd64.txt",
+            "linux_arm64/",
+            "linux_arm64/hello-arm64.txt",
+        ]
+    );
+    // The staging directory is gone.
+    let leftovers: Vec<_> = std::fs::read_dir(state.path().join("tmp"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
