@@ -304,10 +304,22 @@ fn open_store(root: &Path) -> Result<Arc<Store>, String> {
     })
 }
 
-/// The Dockerfile checks' warnings after the build, as buildx prints them (not in
-/// the quiet and rawjson modes).
+/// The Dockerfile checks' warnings after the build, as buildx prints them; in rawjson
+/// mode one `{"event":"warning",...}` object each; none in quiet mode.
 fn print_lint_warnings(warnings: &[LintWarning], mode: ProgressMode) {
-    if warnings.is_empty() || matches!(mode, ProgressMode::Quiet | ProgressMode::Rawjson) {
+    if warnings.is_empty() || mode == ProgressMode::Quiet {
+        return;
+    }
+    if mode == ProgressMode::Rawjson {
+        for w in warnings {
+            let event = serde_json::json!({
+                "event": "warning",
+                "rule": w.rule,
+                "message": w.message,
+                "line": w.line,
+            });
+            eprintln!("{event}");
+        }
         return;
     }
     let n = warnings.len();

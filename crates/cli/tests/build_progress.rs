@@ -447,6 +447,22 @@ fn broken_dockerfile_checks_are_listed_after_the_build() {
             " - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 3)",
         ]
     );
+    // In rawjson, one event each.
+    let o = state
+        .kiln()
+        .args(["build", "--progress", "rawjson", ctx.arg()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run kiln");
+    assert!(o.status.success(), "{}", text(&o));
+    let events: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "warning")
+        .collect();
+    assert_eq!(events.len(), 3, "{}", text(&o));
+    assert_eq!(events[2]["rule"], "JSONArgsRecommended");
+    assert_eq!(events[2]["line"], 3);
     // Skipped rules are not listed.
     let ctx = Context::new(
         &format!("# check=skip=all\nFROM {BUSYBOX} as base\nCMD echo hi\n"),
