@@ -18,8 +18,8 @@ use super::{Cmd, ConvertError, Ctx, StageState, Stages, graph_location};
 use crate::gofmt;
 use crate::instructions::suggest;
 use crate::instructions::{
-    self, AddCommand, ArgDef, Command, CopyCommand, HealthcheckCommand, Instruction, KeyValue,
-    Location, MountType, RunCommand, RunMount, ShareMode, SourcesAndDest,
+    self, AddCommand, ArgDef, CmdLine, Command, CopyCommand, HealthcheckCommand, Instruction,
+    KeyValue, Location, MountType, RunCommand, RunMount, ShareMode, SourcesAndDest,
 };
 use crate::parser;
 use crate::shell::{EnvGetter, Lex};
@@ -152,11 +152,31 @@ fn secret_in(instruction: &str, key: &str) -> String {
     )
 }
 
-/// `JSONArgsRecommended`'s message.
-fn json_args_recommended(keyword: &str) -> String {
-    format!(
-        "JSON arguments recommended for {keyword} to prevent unintended behavior related to OS signals"
-    )
+/// The arguments a CMD or ENTRYPOINT (`once_key`) sets in the image: a shell form
+/// runs in the image's shell. Runs the checks BuildKit makes on both:
+/// `MultipleInstructionsDisallowed` and `JSONArgsRecommended`.
+fn image_command(
+    lint: &Linter,
+    ds: &mut StageState,
+    ins: &Instruction,
+    once_key: &'static str,
+    c: &CmdLine,
+) -> Vec<String> {
+    used_once(lint, ds, ins, once_key);
+    if !c.prepend_shell {
+        return c.args.clone();
+    }
+    if ds.image.config.shell.is_empty() {
+        lint.run(
+            Rule::JsonArgsRecommended,
+            ins.location.start_line,
+            format!(
+                "JSON arguments recommended for {} to prevent unintended behavior related to OS signals",
+                keyword_as_written(ins)
+            ),
+        );
+    }
+    with_shell(&ds.image, &c.args)
 }
 
 /// The names the stage's ARG instructions declared so far.
@@ -321,19 +341,7 @@ fn dispatch(
         }
         Command::Cmd(c) => {
             let ds = &mut all.states[i];
-            used_once(&lint, ds, &cmd.ins, "cmd");
-            if c.prepend_shell && ds.image.config.shell.is_empty() {
-                lint.run(
-                    Rule::JsonArgsRecommended,
-                    line,
-                    json_args_recommended(keyword_as_written(&cmd.ins)),
-                );
-            }
-            let args = if c.prepend_shell {
-                with_shell(&ds.image, &c.args)
-            } else {
-                c.args.clone()
-            };
+            let args = image_command(&lint, ds, &cmd.ins, "cmd", c);
             ds.image.config.cmd = Some(args.clone());
             ds.image.config.args_escaped = true;
             ds.cmd_set = true;
@@ -347,19 +355,7 @@ fn dispatch(
         }
         Command::Entrypoint(c) => {
             let ds = &mut all.states[i];
-            used_once(&lint, ds, &cmd.ins, "entrypoint");
-            if c.prepend_shell && ds.image.config.shell.is_empty() {
-                lint.run(
-                    Rule::JsonArgsRecommended,
-                    line,
-                    json_args_recommended(keyword_as_written(&cmd.ins)),
-                );
-            }
-            let args = if c.prepend_shell {
-                with_shell(&ds.image, &c.args)
-            } else {
-                c.args.clone()
-            };
+            let args = image_command(&lint, ds, &cmd.ins, "entrypoint", c);
             ds.image.config.entrypoint = Some(args.clone());
             if !ds.cmd_set {
                 ds.image.config.cmd = None;
