@@ -169,8 +169,8 @@ impl LintWarning {
 #[derive(Debug, Default)]
 pub(crate) struct Linter {
     config: LintConfig,
-    broken: RefCell<Vec<Rule>>,
-    warnings: RefCell<Vec<LintWarning>>,
+    /// Each rule broken, in order, with its warning.
+    broken: RefCell<Vec<(Rule, LintWarning)>>,
 }
 
 impl Linter {
@@ -178,7 +178,6 @@ impl Linter {
         Linter {
             config,
             broken: RefCell::new(Vec::new()),
-            warnings: RefCell::new(Vec::new()),
         }
     }
 
@@ -193,17 +192,21 @@ impl Linter {
         if off {
             return;
         }
-        self.broken.borrow_mut().push(rule);
-        self.warnings.borrow_mut().push(LintWarning {
+        let warning = LintWarning {
             rule: rule.name(),
             message: message.into(),
             line,
-        });
+        };
+        self.broken.borrow_mut().push((rule, warning));
     }
 
     /// The warnings so far, in the order the rules were broken.
     pub(crate) fn warnings(&self) -> Vec<LintWarning> {
-        self.warnings.borrow().clone()
+        self.broken
+            .borrow()
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect()
     }
 
     /// The build's failure when checks are errors and a rule was broken.
@@ -213,7 +216,7 @@ impl Linter {
         }
         let broken = self.broken.borrow();
         let mut names: Vec<&str> = Vec::new();
-        for rule in broken.iter() {
+        for (rule, _) in broken.iter() {
             if !names.contains(&rule.name()) {
                 names.push(rule.name());
             }
@@ -225,7 +228,7 @@ impl Linter {
     #[cfg(test)]
     pub(crate) fn broken(&self) -> Vec<Rule> {
         let mut out: Vec<Rule> = Vec::new();
-        for r in self.broken.borrow().iter() {
+        for (r, _) in self.broken.borrow().iter() {
             if !out.contains(r) {
                 out.push(*r);
             }
